@@ -1,0 +1,1 @@
+"""Subcommands of the ``agent-recovery`` command line (one module each)."""
