@@ -52,9 +52,40 @@ class ErrorCode(enum.StrEnum):
     INTERNAL = "internal"
 
     @property
+    def description(self) -> str:
+        """The registry's one-line definition of this code (draft §10)."""
+        return _DESCRIPTIONS[self]
+
+    @property
     def type_uri(self) -> str:
         """The RFC 9457 problem type URI for this code (draft §12.2)."""
         return f"urn:ietf:params:agent-recovery:error:{self.value}"
+
+
+_DESCRIPTIONS: dict[ErrorCode, str] = {
+    ErrorCode.MALFORMED: "The message is not well-formed JSON or violates the encoding rules.",
+    ErrorCode.TOO_LARGE: "The message exceeds a size, length or nesting limit.",
+    ErrorCode.UNSUPPORTED_VERSION: "The protocol version is not supported.",
+    ErrorCode.UNSIGNED: "The message is not protected by a signature.",
+    ErrorCode.BAD_SIGNATURE: "The signature does not verify.",
+    ErrorCode.UNKNOWN_KEY: "The signing key is not known to the receiver.",
+    ErrorCode.ALG_NOT_ALLOWED: "The signature algorithm is not allowed.",
+    ErrorCode.UNAUTHORIZED: "The sender is not authorized to send this message.",
+    ErrorCode.WRONG_RECIPIENT: "The message is addressed to another agent.",
+    ErrorCode.REPLAY: "The message was already processed.",
+    ErrorCode.STALE: "The issued-at time is outside the freshness window.",
+    ErrorCode.CONFLICT: "A message with the same identifier and other content was seen.",
+    ErrorCode.WRONG_RECOVERY: "The message belongs to another recovery than the one in force.",
+    ErrorCode.UNKNOWN_RECOVERY: "The recovery is not known to the receiver.",
+    ErrorCode.UNKNOWN_EXECUTION: "The execution is not known to the receiver.",
+    ErrorCode.INVALID_STATE: "The message is not allowed in the current state.",
+    ErrorCode.BUSY: "The execution belongs to another recovery.",
+    ErrorCode.SUPERSEDED: "The recovery was taken over by an older recovery.",
+    ErrorCode.RATE_LIMITED: "The sender exceeded its rate limit.",
+    ErrorCode.SCOPE_EXCEEDED: "The rollback set exceeds a policy bound.",
+    ErrorCode.OVERLOADED: "The receiver cannot accept more state now.",
+    ErrorCode.INTERNAL: "The receiver failed for a reason of its own.",
+}
 
 
 class ProtocolError(Exception):

@@ -13,7 +13,15 @@ import sys
 from collections.abc import Sequence
 
 # Subcommand modules, in the order ``--help`` lists them.
-_COMMANDS: tuple[str, ...] = ()
+_COMMANDS: tuple[str, ...] = (
+    "keys",
+    "records",
+    "serve",
+    "demo",
+    "simulate",
+    "conformance",
+    "scope",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,1 +1,3 @@
 """agent_recovery.bindings"""
+
+__all__: list[str] = []

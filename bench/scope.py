@@ -1,0 +1,379 @@
+"""Rollback-set computation against networkx on random layered DAGs (draft §7).
+
+For each size N: a random layered DAG of N executions (layers of about sqrt(N)
+executions; each execution outside the first layer consumed about ``--deps``
+outputs, 80% from the previous layer and the rest from any earlier one, with
+random checkpoints), and one failure: an execution of the first layer restored
+to checkpoint 0, which taints almost the whole graph. Both sides compute the
+same thing from the same edges: every member's target checkpoint (the
+checkpoint rule of draft §7, to its fixed point), its depth (shortest taint
+path) and the rollback waves, each wave sorted by execution.
+
+Both builds do the same precomputation, once per graph: executions numbered in
+execution order (so that sorting a wave sorts integers) and a topological
+order of the graph.
+
+- ours: the build is ``DependencyGraph(edges)``. The compute ("closure and
+  waves") is its core pass, ``_scope_passes.scope``, plus the sorted waves;
+  ``api`` is the whole public ``rollback_set(...)`` call, which also builds a
+  Member and a Reason object per member, with actions from the facts: more
+  than the baseline produces.
+- networkx 3.6.1: the build fills a ``MultiDiGraph`` over integer nodes
+  (parallel edges carry different checkpoints; networkx never hashes a
+  dataclass) and takes ``nx.topological_sort`` (``nx.condensation``'s when the
+  graph has a cycle). The compute applies the checkpoint rule in that order,
+  collecting the taint edges as it goes, builds the taint graph as a
+  ``DiGraph``, takes depths from ``nx.single_source_shortest_path_length`` and
+  waves from ``nx.topological_generations`` of the reversed taint graph
+  (``nx.condensation`` first if it has a cycle), and sorts each wave.
+
+The results are compared and the run aborts if they differ. Times are CPU
+seconds of this process (``time.process_time``), so other load on a shared
+machine does not count, though it still disturbs caches: figures are noisy.
+Before each timed step everything alive is frozen out of the garbage
+collector's way (``gc.freeze``), for both sides alike: a step pays for
+collecting what it allocates, not for rescanning the input. Peak memory
+(``tracemalloc``: ours build plus ``rollback_set``, networkx build plus
+compute; input excluded) is measured in separate, untimed runs.
+
+    python bench/scope.py [--sizes 1000,10000,100000,1000000] [--deps 3]
+                          [--seed 1] [--no-memory] [--chain N]
+
+``--sizes 1000`` is the quick run for CI. ``--chain N`` also times a chain of N
+executions through the public API (the worst case for depth and waves: N waves
+of one member; no recursion is involved). The last line is one JSON object:
+``sizes``, ``ours_s`` and ``networkx_s`` (closure and waves, seconds),
+``ratio_at_max`` (networkx / ours at the largest size), ``per_edge_ns`` (ours,
+closure and waves), ``per_edge_spread`` (max / min per-edge time from 10^4
+executions up), ``ours_api_s`` and ``api_ratio_at_max`` (the full public call),
+builds, edge and member counts, and peaks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import random
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any
+
+import networkx as nx
+
+from agent_recovery._model import Dependency, ExecRef, Facts, Reversibility, Status
+from agent_recovery._scope import DependencyGraph, ScopeResult
+from agent_recovery._scope_passes import scope
+
+# (target, depth) per member, and waves: the part both sides compute.
+Outcome = tuple[dict[ExecRef, tuple[int, int]], list[list[ExecRef]]]
+Closure = tuple[Sequence[int], Sequence[int], Sequence[int], list[ExecRef], list[list[ExecRef]]]
+NxClosure = tuple[dict[int, int], dict[int, int], list[ExecRef], list[list[ExecRef]]]
+
+
+def layered_dag(
+    n: int, deps: int, seed: int
+) -> tuple[list[ExecRef], list[Dependency], dict[ExecRef, Facts]]:
+    rnd = random.Random(seed)
+    width = max(4, round(n**0.5))
+    refs = [ExecRef(agent=f"agent-{i % 97:02d}", exec=f"exec-{i:07d}") for i in range(n)]
+    last = [rnd.randint(1, 8) for _ in range(n)]  # latest checkpoint of each execution
+    edges: list[Dependency] = []
+    for i in range(width, n):
+        layer = i // width
+        for _ in range(deps):
+            source = layer - 1 if rnd.random() < 0.8 else rnd.randrange(layer)
+            p = source * width + rnd.randrange(width)
+            edges.append(
+                Dependency(
+                    consumer=refs[i],
+                    producer=refs[p],
+                    produced_after=rnd.randint(0, last[p]),
+                    consumed_after=rnd.randint(0, last[i]),
+                )
+            )
+    statuses = (Status.COMPLETED, Status.ACTIVE)
+    kinds = (Reversibility.RESTORABLE, Reversibility.COMPENSABLE, Reversibility.IRREVERSIBLE)
+    facts = {
+        r: Facts(status=rnd.choice(statuses), reversibility=rnd.choice(kinds), checkpoint=k)
+        for r, k in zip(refs, last, strict=True)
+    }
+    return refs, edges, facts
+
+
+def chain(n: int) -> tuple[list[ExecRef], list[Dependency]]:
+    refs = [ExecRef(agent="agent", exec=f"exec-{i:07d}") for i in range(n)]
+    edges = [
+        Dependency(consumer=refs[i + 1], producer=refs[i], produced_after=1, consumed_after=0)
+        for i in range(n - 1)
+    ]
+    return refs, edges
+
+
+# ---------------------------------------------------------------- ours
+
+
+def ours_build(edges: list[Dependency]) -> DependencyGraph:
+    return DependencyGraph(edges)
+
+
+def ours_closure_and_waves(graph: DependencyGraph, origin: ExecRef) -> Closure:
+    """Targets, depths (and reasons) of every member and the sorted waves.
+
+    The algorithmic core of ``rollback_set`` without packaging the result into
+    Member and Reason objects: the same data networkx produces below.
+    """
+    csr = graph._graph.csr()
+    o = csr.node[graph._graph.index[(origin.agent, origin.exec)]]
+    members, target, depth, _reason, _source, wave = scope(csr, o, 0, with_waves=True)
+    assert wave is not None
+    inset = bytearray(csr.n)
+    for x in members:
+        inset[x] = 1
+    refs = csr.refs
+    groups: list[list[ExecRef]] = [[] for _ in range(max(wave[x] for x in members) + 1)]
+    for x in csr.byrank:
+        if inset[x]:
+            groups[wave[x]].append(refs[x])
+    return members, target, depth, refs, groups
+
+
+def ours_api(graph: DependencyGraph, origin: ExecRef, facts: dict[ExecRef, Facts]) -> ScopeResult:
+    return graph.rollback_set(origin=origin, checkpoint=0, facts=facts)
+
+
+def closure_outcome(closure: Closure) -> Outcome:
+    members, target, depth, refs, groups = closure
+    return {refs[x]: (target[x], depth[x]) for x in members}, groups
+
+
+def api_outcome(result: ScopeResult) -> Outcome:
+    per = {m.execution: (m.target, m.depth) for m in result.members}
+    return per, [list(w) for w in result.waves]
+
+
+# ---------------------------------------------------------------- networkx
+
+
+class NxGraph:
+    """The networkx side of the build: the same precomputation ours does.
+
+    Executions are numbered in execution order (so sorting a wave sorts
+    integers, and networkx never hashes a dataclass), edges go into a
+    ``MultiDiGraph`` (parallel edges carry different checkpoints), and a
+    topological order is computed once (``nx.topological_sort``, or the
+    condensation's when the graph has a cycle), as ours numbers its nodes.
+    """
+
+    def __init__(self, edges: list[Dependency]) -> None:
+        keys = sorted({(r.agent, r.exec) for e in edges for r in (e.consumer, e.producer)})
+        self.index = {key: i for i, key in enumerate(keys)}
+        self.refs = [ExecRef(agent=a, exec=x) for a, x in keys]
+        index = self.index
+        self.g = nx.MultiDiGraph()
+        self.g.add_nodes_from(range(len(keys)))
+        self.g.add_edges_from(
+            (
+                index[(e.producer.agent, e.producer.exec)],
+                index[(e.consumer.agent, e.consumer.exec)],
+                {"pa": e.produced_after, "ca": e.consumed_after},
+            )
+            for e in edges
+            if e.producer != e.consumer
+        )
+        try:
+            self.components: list[list[int]] = [[v] for v in nx.topological_sort(self.g)]
+        except nx.NetworkXUnfeasible:
+            cond = nx.condensation(self.g)
+            self.components = [list(cond.nodes[c]["members"]) for c in nx.topological_sort(cond)]
+
+
+def nx_closure_and_waves(nxg: NxGraph, origin: ExecRef) -> NxClosure:
+    g = nxg.g
+    o = nxg.index[(origin.agent, origin.exec)]
+    target = {o: 0}
+    taint: list[tuple[int, int]] = []
+    cyclic = False
+    succ = g.succ
+    for component in nxg.components:
+        if len(component) > 1:
+            cyclic = True
+        changed = True
+        while changed:  # one pass unless the component is a cycle
+            changed = False
+            for p in component:
+                t = target.get(p)
+                if t is None:
+                    continue
+                for c, parallel in succ[p].items():
+                    hit = False
+                    for data in parallel.values():
+                        if data["pa"] >= t:
+                            hit = True
+                            if data["ca"] < target.get(c, sys.maxsize):
+                                target[c] = data["ca"]
+                                changed = changed or (len(component) > 1 and c in component)
+                    if hit and not cyclic:
+                        taint.append((p, c))
+    if cyclic:  # targets inside a cycle settle late: collect taint edges afterwards
+        taint = [
+            (p, c)
+            for p, t in target.items()
+            for c, parallel in succ[p].items()
+            if any(data["pa"] >= t for data in parallel.values())
+        ]
+    tg = nx.DiGraph()
+    tg.add_nodes_from(target)
+    tg.add_edges_from(taint)
+    depth = nx.single_source_shortest_path_length(tg, o)
+    reverse = tg.reverse(copy=False)
+    try:
+        generations = [sorted(gen) for gen in nx.topological_generations(reverse)]
+    except nx.NetworkXUnfeasible:
+        cond = nx.condensation(reverse)
+        generations = [
+            sorted(v for c in gen for v in cond.nodes[c]["members"])
+            for gen in nx.topological_generations(cond)
+        ]
+    refs = nxg.refs
+    return target, depth, refs, [[refs[v] for v in gen] for gen in generations]
+
+
+def nx_outcome(closure: NxClosure) -> Outcome:
+    target, depth, refs, waves = closure
+    return {refs[v]: (t, depth[v]) for v, t in target.items()}, waves
+
+
+# ---------------------------------------------------------------- harness
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    # CPU time of this process: other processes on a shared machine do not count.
+    start = time.process_time()
+    value = fn()
+    return time.process_time() - start, value
+
+
+def peak_mb(fn: Callable[[], Any]) -> float:
+    gc.collect()
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
+
+
+def run_size(n: int, deps: int, seed: int, memory: bool) -> dict[str, Any]:
+    refs, edges, facts = layered_dag(n, deps, seed)
+    origin = refs[0]
+    row: dict[str, Any] = {"n": n, "edges": len(edges)}
+    # Everything alive before a timed step is frozen out of the collector's way,
+    # for both sides alike: a step pays for collecting what it allocates, not
+    # for rescanning the input or the other side's leftovers.
+    gc.collect()
+    gc.freeze()
+    try:
+        row["ours_build_s"], graph = timed(partial(ours_build, edges))
+        gc.freeze()
+        row["ours_s"], closure = timed(partial(ours_closure_and_waves, graph, origin))
+        gc.freeze()
+        row["ours_api_s"], result = timed(partial(ours_api, graph, origin, facts))
+        mine = closure_outcome(closure)
+        if api_outcome(result) != mine:
+            raise SystemExit(f"n={n}: rollback_set and its core disagree")
+        row["members"] = len(result.members)
+        row["waves"] = len(result.waves)
+        del graph, closure, result
+        gc.collect()
+        row["networkx_build_s"], nxg = timed(partial(NxGraph, edges))
+        gc.freeze()
+        row["networkx_s"], theirs = timed(partial(nx_closure_and_waves, nxg, origin))
+        if nx_outcome(theirs) != mine:
+            raise SystemExit(f"n={n}: networkx and ours disagree")
+        del nxg, theirs, mine
+    finally:
+        gc.unfreeze()
+    gc.collect()
+    if memory:
+        row["ours_peak_mb"] = peak_mb(lambda: ours_api(ours_build(edges), origin, facts))
+        row["networkx_peak_mb"] = peak_mb(lambda: nx_closure_and_waves(NxGraph(edges), origin))
+    return row
+
+
+def run_chain(n: int) -> dict[str, Any]:
+    refs, edges = chain(n)
+    gc.collect()
+    gc.freeze()
+    try:
+        build, graph = timed(lambda: ours_build(edges))
+        compute, result = timed(lambda: graph.rollback_set(origin=refs[0], checkpoint=0, facts={}))
+        assert len(result.members) == n and len(result.waves) == n
+        assert result.members[-1].depth == n - 1
+        return {"chain": n, "build_s": build, "compute_s": compute}
+    finally:
+        gc.unfreeze()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1000,10000,100000,1000000")
+    parser.add_argument("--deps", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument("--chain", type=int, default=0)
+    args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    rows = []
+    print(
+        f"{'executions':>10} {'edges':>9} {'members':>9} {'waves':>6} "
+        f"{'build':>7} {'compute':>8} {'api':>7} {'nx build':>9} {'nx comp':>8} "
+        f"{'ratio':>6} {'api rt':>6} {'ns/edge':>8} {'MB':>7} {'nx MB':>7}"
+    )
+    for n in sizes:
+        row = run_size(n, args.deps, args.seed, not args.no_memory)
+        rows.append(row)
+        print(
+            f"{n:>10} {row['edges']:>9} {row['members']:>9} {row['waves']:>6} "
+            f"{row['ours_build_s']:>7.3f} {row['ours_s']:>8.3f} {row['ours_api_s']:>7.3f} "
+            f"{row['networkx_build_s']:>9.3f} {row['networkx_s']:>8.3f} "
+            f"{row['networkx_s'] / row['ours_s']:>6.1f} "
+            f"{row['networkx_s'] / row['ours_api_s']:>6.1f} "
+            f"{row['ours_s'] / row['edges'] * 1e9:>8.0f} "
+            f"{row.get('ours_peak_mb', float('nan')):>7.1f} "
+            f"{row.get('networkx_peak_mb', float('nan')):>7.1f}",
+            flush=True,
+        )
+    summary: dict[str, Any] = {
+        "sizes": sizes,
+        "ours_s": [round(r["ours_s"], 4) for r in rows],
+        "networkx_s": [round(r["networkx_s"], 4) for r in rows],
+        "ratio_at_max": round(rows[-1]["networkx_s"] / rows[-1]["ours_s"], 2),
+        "per_edge_ns": [round(r["ours_s"] / r["edges"] * 1e9, 1) for r in rows],
+        "edges": [r["edges"] for r in rows],
+        "members": [r["members"] for r in rows],
+        "ours_api_s": [round(r["ours_api_s"], 4) for r in rows],
+        "api_ratio_at_max": round(rows[-1]["networkx_s"] / rows[-1]["ours_api_s"], 2),
+        "ours_build_s": [round(r["ours_build_s"], 4) for r in rows],
+        "networkx_build_s": [round(r["networkx_build_s"], 4) for r in rows],
+    }
+    large = [r["ours_s"] / r["edges"] for r in rows if r["n"] >= 10_000]
+    if len(large) > 1:
+        summary["per_edge_spread"] = round(max(large) / min(large), 2)
+    if not args.no_memory:
+        summary["ours_peak_mb"] = [round(r["ours_peak_mb"], 1) for r in rows]
+        summary["networkx_peak_mb"] = [round(r["networkx_peak_mb"], 1) for r in rows]
+    if args.chain:
+        row = run_chain(args.chain)
+        print(
+            f"chain of {args.chain}: build {row['build_s']:.3f} s, compute {row['compute_s']:.3f} s"
+        )
+        summary["chain"] = row
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()

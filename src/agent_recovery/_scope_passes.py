@@ -1,0 +1,380 @@
+"""The passes of the rollback-set computation over a graph snapshot (draft §7).
+
+Nothing here is public. Each function implements parts of the normative
+algorithm in ``docs/draft-text/rollback-set.md`` (the docstrings name them) on
+a :class:`~agent_recovery._scope_graph.Csr`. No function recurses: a chain of a
+million executions is an ordinary input. Per-node results are ``array``s
+indexed by CSR node; ``INF`` marks "not a member".
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections import deque
+from collections.abc import Sequence
+from typing import TypeAlias
+
+from ._scope_graph import INF, Csr
+
+__all__ = ["Scope", "scope", "walk", "waves"]
+
+# (members, target, depth, reason, source, wave): the members in discovery
+# order; per node its target checkpoint, its depth, the slot of its reason edge
+# (-1: the origin at its own checkpoint) and that edge's producer, and its wave
+# (computed only when asked for: a bounded query computes waves over fewer nodes).
+# Arrays, not lists: they hold machine integers, so the garbage collector never
+# scans them while the caller builds a million result objects.
+Scope: TypeAlias = (
+    "tuple[array[int], array[int], array[int], array[int], array[int], array[int] | None]"
+)
+
+
+def scope(csr: Csr, origin: int, checkpoint: int, *, with_waves: bool) -> Scope:
+    """Targets, depths, reasons (and waves) of every member (draft §7.2-7.4, §7.7).
+
+    Fast path first: when every taint edge the query meets goes forward in the
+    CSR numbering, visiting members in increasing number is a topological
+    order, so one pass gives every target, depth and reason (a node's target is
+    final once all its producers were visited) and a reverse pass gives the
+    waves. Otherwise (a cycle, or a part of the graph the numbering could not
+    order) the general path: a worklist fixed point, a breadth-first walk for
+    depths and reasons, and Kahn plus Tarjan for the waves.
+    """
+    fast = _sweep(csr, origin, checkpoint, with_waves)
+    if fast is not None:
+        return fast
+    target, members = _fixed_point(csr, origin, checkpoint)
+    depth, reason, source = _depths(csr, target, origin)
+    wave = None
+    if with_waves:
+        inset = bytearray(csr.n)
+        for x in members:
+            inset[x] = 1
+        wave = waves(csr, target, members, inset)
+    return members, target, depth, reason, source, wave
+
+
+def _sweep(csr: Csr, origin: int, checkpoint: int, with_waves: bool) -> Scope | None:
+    n = csr.n
+    start = csr.start
+    cons = csr.cons
+    pa = csr.pa
+    ca = csr.ca
+    rank = csr.rank
+    target = array("q", [INF]) * n
+    depth = array("q", [n]) * n
+    reason = array("q", [-1]) * n
+    source = array("q", [-1]) * n
+    target[origin] = checkpoint
+    depth[origin] = 0
+    tainted = bytearray(n)
+    find = tainted.find
+    members = array("q")
+    enter = members.append
+    p = origin
+    while p >= 0:
+        enter(p)
+        t = target[p]
+        d = depth[p] + 1
+        for k in range(start[p], start[p + 1]):
+            if pa[k] >= t:  # the output is undone by restoring p to t: taint
+                c = cons[k]
+                if c < p:
+                    return None  # c may be visited already: not an order here
+                x = ca[k]
+                y = target[c]
+                if x < y:
+                    tainted[c] = 1
+                    target[c] = x
+                    reason[c] = k
+                    source[c] = p
+                elif x == y:
+                    # Two setting edges share consumer and consumed_after, so the
+                    # draft's edge order reduces to (producer, produced_after).
+                    q = source[c]
+                    if rank[p] < rank[q] or (p == q and pa[k] < pa[reason[c]]):
+                        reason[c] = k
+                        source[c] = p
+                if d < depth[c]:  # noqa: PLR1730 - min() is a call, this is a hot loop
+                    depth[c] = d
+        p = find(1, p + 1)  # the next member in numbering order, found in C
+    wave = None
+    if with_waves:
+        wave = array("q", bytes(8 * n))
+        for p in reversed(members):
+            t = target[p]
+            w = 0
+            for k in range(start[p], start[p + 1]):
+                if pa[k] >= t:
+                    x = wave[cons[k]] + 1
+                    if x > w:  # noqa: PLR1730 - max() is a call, this is a hot loop
+                        w = x
+            wave[p] = w
+    return members, target, depth, reason, source, wave
+
+
+def _fixed_point(csr: Csr, origin: int, checkpoint: int) -> tuple[array[int], array[int]]:
+    """Worklist fixed point for any graph, cycles included (draft §7.2).
+
+    ``scanned[p]`` is the target ``p`` had when its out-edges were last read;
+    targets only decrease, so a rescan after ``p`` fell from ``s`` to ``t``
+    needs only the edges with ``t <= pa < s``. The fixed point is unique, so
+    the worklist order does not change the result.
+    """
+    n = csr.n
+    start = csr.start
+    cons = csr.cons
+    pa = csr.pa
+    ca = csr.ca
+    target = array("q", [INF]) * n
+    scanned = array("q", [INF]) * n
+    target[origin] = checkpoint
+    members = array("q", [origin])
+    enter = members.append
+    queue = deque([origin])
+    pop = queue.popleft
+    push = queue.append
+    while queue:
+        p = pop()
+        t = target[p]
+        s = scanned[p]
+        if t == s:
+            continue  # a duplicate queue entry: nothing new to scan
+        scanned[p] = t
+        for k in range(start[p], start[p + 1]):
+            if t <= pa[k] < s:
+                c = cons[k]
+                x = ca[k]
+                y = target[c]
+                if x < y:
+                    if y == INF:
+                        enter(c)
+                    target[c] = x
+                    push(c)
+    return target, members
+
+
+def _depths(csr: Csr, target: array[int], origin: int) -> tuple[array[int], array[int], array[int]]:
+    """Breadth-first walk of the taint graph (draft §7.3, §7.4), cycles allowed.
+
+    Returns each member's depth (shortest taint path; -1 for non-members), the
+    slot of its reason edge (the smallest setting edge; -1 for the origin at its
+    own checkpoint) and that edge's producer.
+    """
+    n = csr.n
+    start = csr.start
+    cons = csr.cons
+    pa = csr.pa
+    ca = csr.ca
+    depth = array("q", [-1]) * n
+    reason = array("q", [-1]) * n
+    source = array("q", [-1]) * n
+    rank = csr.rank
+    depth[origin] = 0
+    order = [origin]
+    push = order.append
+    for p in order:
+        t = target[p]
+        d = depth[p] + 1
+        for k in range(start[p], start[p + 1]):
+            if pa[k] >= t:
+                c = cons[k]
+                if depth[c] < 0:
+                    depth[c] = d
+                    push(c)
+                if ca[k] == target[c]:
+                    q = source[c]
+                    if q < 0 or rank[p] < rank[q] or (p == q and pa[k] < pa[reason[c]]):
+                        reason[c] = k
+                        source[c] = p
+    return depth, reason, source
+
+
+def walk(
+    csr: Csr,
+    target: array[int],
+    origin: int,
+    *,
+    max_members: int | None,
+    max_depth: int | None,
+    excluded_domain: bytearray,
+) -> tuple[list[int], dict[int, int], dict[int, str]]:
+    """The bounded walk (draft §7.6).
+
+    Level by level from the origin along taint edges; inside a level, the
+    candidates in execution order. Returns ``(entered, depth, excluded)``: the
+    entered members in walk order, their walk depth, and each candidate that was
+    not entered with the bound that stopped it (``"domain"``, ``"max-depth"``
+    or ``"max-members"``). A candidate once excluded stays excluded: its domain
+    does not change, later levels are deeper, and the member count only grows.
+    """
+    start = csr.start
+    cons = csr.cons
+    pa = csr.pa
+    rank = csr.rank
+    depth = {origin: 0}
+    excluded: dict[int, str] = {}
+    entered = [origin]
+    level = [origin]
+    d = 0
+    while level:
+        candidates: set[int] = set()
+        for p in level:
+            t = target[p]
+            for k in range(start[p], start[p + 1]):
+                if pa[k] >= t:
+                    c = cons[k]
+                    if c not in depth and c not in excluded:
+                        candidates.add(c)
+        d += 1
+        level = []
+        for c in sorted(candidates, key=rank.__getitem__):
+            if excluded_domain[c]:
+                excluded[c] = "domain"
+            elif max_depth is not None and d > max_depth:
+                excluded[c] = "max-depth"
+            elif max_members is not None and len(entered) >= max_members:
+                excluded[c] = "max-members"
+            else:
+                depth[c] = d
+                entered.append(c)
+                level.append(c)
+    return entered, depth, excluded
+
+
+def waves(csr: Csr, target: array[int], nodes: Sequence[int], inset: bytearray) -> array[int]:
+    """Wave numbers over the taint edges among ``nodes`` (draft §7.7).
+
+    A member's wave is 0 if it has no dependent in the set, else one more than
+    its highest dependent; the members of one strongly connected component share
+    a wave. Kahn's algorithm orders the acyclic part; Tarjan's algorithm (an
+    iterative form) runs only on what Kahn could not order, i.e. cycles and
+    everything downstream of them.
+    """
+    n = csr.n
+    start = csr.start
+    cons = csr.cons
+    pa = csr.pa
+    indeg = [0] * n
+    for p in nodes:
+        t = target[p]
+        for k in range(start[p], start[p + 1]):
+            if pa[k] >= t:
+                c = cons[k]
+                if inset[c]:
+                    indeg[c] += 1
+    order = [p for p in nodes if indeg[p] == 0]
+    push = order.append
+    for p in order:
+        t = target[p]
+        for k in range(start[p], start[p + 1]):
+            if pa[k] >= t:
+                c = cons[k]
+                if inset[c]:
+                    indeg[c] -= 1
+                    if indeg[c] == 0:
+                        push(c)
+    wave = array("q", bytes(8 * n))
+    if len(order) < len(nodes):
+        # What Kahn left is on a cycle or downstream of one; every dependent of
+        # such a node was left too, so Tarjan can run on that part alone.
+        rest = bytearray(n)
+        for p in nodes:
+            if indeg[p] > 0:
+                rest[p] = 1
+        _tarjan_waves(csr, target, [p for p in nodes if rest[p]], rest, wave)
+    for p in reversed(order):
+        t = target[p]
+        w = 0
+        for k in range(start[p], start[p + 1]):
+            if pa[k] >= t:
+                c = cons[k]
+                if inset[c]:
+                    x = wave[c] + 1
+                    if x > w:  # noqa: PLR1730 - max() is a call, this is a hot loop
+                        w = x
+        wave[p] = w
+    return wave
+
+
+def _tarjan_waves(
+    csr: Csr, target: array[int], nodes: list[int], inset: bytearray, wave: array[int]
+) -> None:
+    """Tarjan's SCC algorithm without recursion; assigns ``wave`` per component.
+
+    Tarjan emits a component only after every component reachable from it, i.e.
+    after all its dependents, which is exactly the order waves need.
+    """
+    n = csr.n
+    start = csr.start
+    cons = csr.cons
+    pa = csr.pa
+    idx = [-1] * n
+    low = [0] * n
+    comp = [-1] * n
+    onstack = bytearray(n)
+    stack: list[int] = []
+    counter = 0
+    ncomp = 0
+    for root in nodes:
+        if idx[root] >= 0:
+            continue
+        idx[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        onstack[root] = 1
+        call: list[tuple[int, int]] = [(root, start[root])]
+        while call:
+            v, k = call[-1]
+            end = start[v + 1]
+            t = target[v]
+            descended = False
+            while k < end:
+                kk = k
+                k += 1
+                if pa[kk] < t:
+                    continue
+                w = cons[kk]
+                if not inset[w]:
+                    continue
+                if idx[w] < 0:
+                    call[-1] = (v, k)
+                    idx[w] = low[w] = counter
+                    counter += 1
+                    stack.append(w)
+                    onstack[w] = 1
+                    call.append((w, start[w]))
+                    descended = True
+                    break
+                if onstack[w] and idx[w] < low[v]:
+                    low[v] = idx[w]
+            if descended:
+                continue
+            call.pop()
+            if call:
+                u = call[-1][0]
+                if low[v] < low[u]:  # noqa: PLR1730 - min() is a call, this is a hot loop
+                    low[u] = low[v]
+            if low[v] != idx[v]:
+                continue
+            component: list[int] = []
+            while True:
+                x = stack.pop()
+                onstack[x] = 0
+                comp[x] = ncomp
+                component.append(x)
+                if x == v:
+                    break
+            wv = 0
+            for x in component:
+                tx = target[x]
+                for kk in range(start[x], start[x + 1]):
+                    if pa[kk] >= tx:
+                        c = cons[kk]
+                        if inset[c] and comp[c] != ncomp:
+                            y = wave[c] + 1
+                            if y > wv:  # noqa: PLR1730 - max() is a call, this is a hot loop
+                                wv = y
+            for x in component:
+                wave[x] = wv
+            ncomp += 1

@@ -1,0 +1,125 @@
+"""The agent's HTTP app: the recovery endpoint, the work API and a local admin API.
+
+- ``POST /.well-known/agent-recovery``: the protocol (draft §12.2), see
+  ``bindings.http``.
+- ``POST /work/consume``: another agent takes one of this agent's outputs.
+  This is the application's own traffic, not the protocol; it exists so the
+  dependency edges the protocol relies on are learnt the way draft §5.4 says
+  (both parties, when the output is consumed). A contained execution forwards
+  no output (draft §8.1): ``423``.
+- ``GET /admin/state``, ``GET /admin/records?since=N`` and ``POST /admin/fail``:
+  the operator's view, this agent's chain of recovery records (JWS, from
+  ``seq`` N), and the failure injection the demo uses. Loopback clients only.
+
+The work and admin APIs are unauthenticated and meant for a loopback
+deployment like the demo's; a real agent has its own application protocol
+and operator interface (draft §3 leaves both out of scope).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from .._errors import ProtocolError
+from .._model import Dependency, ExecRef
+from ..bindings.http import build_app
+from ._agent import AgentRuntime
+from ._config import ConfigError, failure_spec
+
+__all__ = ["agent_app"]
+
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost", "testclient"})
+_MAX_WORK_BODY = 64 * 1024
+
+
+def agent_app(runtime: AgentRuntime) -> Starlette:
+    async def consume(request: Request) -> Response:
+        body = await request.body()
+        if len(body) > _MAX_WORK_BODY:
+            return JSONResponse({"error": "too large"}, status_code=413)
+        try:
+            doc = json.loads(body)
+            exec_id = str(doc["producer"])
+            name = str(doc["output"])
+            consumer = ExecRef(agent=doc["consumer"]["agent"], exec=doc["consumer"]["exec"])
+            consumed_after = doc["consumed_after"]
+        except (ValueError, KeyError, TypeError, ProtocolError):
+            return JSONResponse({"error": "malformed"}, status_code=400)
+        if exec_id not in runtime.executions:
+            return JSONResponse({"error": "unknown execution"}, status_code=404)
+        if runtime.contained(exec_id):
+            return JSONResponse({"error": "contained"}, status_code=423)
+        output = runtime.resource.output(exec_id, name)
+        if output is None:
+            return JSONResponse({"error": "not produced yet"}, status_code=409)
+        value, produced_after = output
+        try:
+            edge = Dependency(
+                consumer=consumer,
+                producer=runtime.ref(exec_id),
+                produced_after=produced_after,
+                consumed_after=consumed_after,
+            )
+            runtime.call(lambda p: p.record_dependency(edge))
+        except ProtocolError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=409)
+        runtime.trace(
+            runtime.clock(),
+            "served",
+            exec=exec_id,
+            output=name,
+            consumer=[consumer.agent, consumer.exec],
+            produced_after=produced_after,
+        )
+        return JSONResponse({"value": value, "produced_after": produced_after})
+
+    async def state(request: Request) -> Response:
+        if not _local(request):
+            return JSONResponse({"error": "forbidden"}, status_code=403)
+        return JSONResponse(runtime.state())
+
+    async def fail(request: Request) -> Response:
+        if not _local(request):
+            return JSONResponse({"error": "forbidden"}, status_code=403)
+        try:
+            doc: dict[str, Any] = json.loads(await request.body())
+            exec_id = str(doc.pop("exec"))
+            spec = failure_spec(doc, "request")
+        except (ValueError, KeyError, TypeError, AttributeError, ConfigError) as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        if exec_id not in runtime.executions:
+            return JSONResponse({"error": "unknown execution"}, status_code=404)
+        try:
+            signal = runtime.signal_failure(exec_id, spec)
+        except ProtocolError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=409)
+        return JSONResponse({"signal": signal}, status_code=202)
+
+    async def records(request: Request) -> Response:
+        if not _local(request):
+            return JSONResponse({"error": "forbidden"}, status_code=403)
+        since = request.query_params.get("since", "0")
+        start = int(since) if since.isdigit() else 0
+        tokens = [
+            e.token.decode("ascii") for e in runtime.store.entries(runtime.agent, start=start)
+        ]
+        return JSONResponse({"agent": runtime.agent, "since": start, "records": tokens})
+
+    routes = [Route("/work/consume", consume, methods=["POST"])]
+    if runtime.config.admin:
+        routes += [
+            Route("/admin/state", state, methods=["GET"]),
+            Route("/admin/records", records, methods=["GET"]),
+            Route("/admin/fail", fail, methods=["POST"]),
+        ]
+    return build_app(runtime.handle, routes=routes)
+
+
+def _local(request: Request) -> bool:
+    return request.client is not None and request.client.host in _LOOPBACK
