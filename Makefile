@@ -1,5 +1,5 @@
 # Two entry points (see README.md):
-#   make demo   the main job: render the Internet-Draft (and run the multi-agent demo)
+#   make demo   the main job: render the Internet-Draft and run the multi-agent recovery demo
 #   make test   every gate: lint, format, types, the test suite with coverage
 # Both create or reuse the virtual environment in .venv and install what they need.
 
@@ -25,6 +25,7 @@ draft: $(STAMP)
 	$(BIN)/python scripts/drafttools.py render
 
 demo: draft
+	$(BIN)/agent-recovery demo --out build/demo
 
 sync: $(STAMP)
 	$(BIN)/python scripts/sync_draft.py

@@ -61,7 +61,8 @@ def _participant(i: int) -> str:
 def write_configs(work: Path, sizes: list[int], participants: int) -> dict[str, Path]:
     names = {"coordinator": COORDINATOR} | {f"p{i}": _participant(i) for i in range(participants)}
     write_keys(work / "keys", names)
-    retry = {"initial": 5000, "ceiling": 20000, "attempts": 6, "patience": 600000}
+    # Generous timers: no retransmission while a large set is still being processed.
+    retry = {"initial": 60000, "ceiling": 120000, "attempts": 4, "patience": 600000}
     executions: dict[int, list[dict[str, Any]]] = {i: [] for i in range(participants)}
     coordinated = []
     for size in sizes:
@@ -210,7 +211,7 @@ def protocol(work: Path, sizes: list[int], participants: int) -> dict[int, dict[
             _participant(i): urls[f"p{i}"] for i in range(participants)
         }
         (work / "peers.json").write_text(json.dumps(agents))
-        http = httpx.Client(timeout=60, trust_env=False)
+        http = httpx.Client(timeout=600, trust_env=False)
         deadline = time.monotonic() + 600
         while True:  # the work (checkpoints, dependencies) is recorded
             states = [http.get(u + "/admin/state").json() for u in urls.values()]
