@@ -18,7 +18,9 @@ recovery to finish. A trial counts as:
     python bench/crash.py [--trials 20] [--seed 1]
 
 The last line is one JSON object:
-``{"trials": N, "completed": ..., "double_effects": ..., "chains_verified": ...}``.
+``{"trials": N, "completed": ..., "double_effects": ..., "chains_verified": ...,
+"killed_before_record": ...}`` (the last: trials whose kill fell before the
+coordinator's record was committed).
 """
 
 from __future__ import annotations
@@ -170,6 +172,10 @@ def trial(work: Path, kill_after: float | None, timeout: float) -> dict[str, Any
             coordinator = cluster.agents["coordinator"]
             coordinator.extra["port"] = int(coordinator.url.rsplit(":", 1)[1])
             cluster.kill("coordinator")
+            # Where the kill fell: before the coordinator's record was committed,
+            # the restarted coordinator has real recovery work left to do.
+            with Store(work / "state" / "coordinator.db", readonly=True) as store:
+                result["killed_before_record"] = store.count(AGENTS["coordinator"]) == 0
             cluster.start(["coordinator"], timeout=timeout)
         try:
             cluster.wait("the recovery", lambda: _finished(cluster), timeout=timeout)
@@ -214,14 +220,18 @@ def main() -> None:
             f"completed {calibration['completed']}"
         )
         totals = {"completed": 0, "double_effects": 0, "chains_verified": 0}
+        before_record = 0
         for n in range(args.trials):
             delay = rng.uniform(0.0, span)
             outcome = trial(root / f"trial-{n}", delay, args.timeout)
             totals["completed"] += int(outcome["completed"])
             totals["double_effects"] += outcome["double_effects"]
             totals["chains_verified"] += int(outcome["chains_verified"])
+            before_record += int(outcome.get("killed_before_record", False))
             print(
-                f"trial {n:>2}: SIGKILL after {delay:.3f} s -> completed {outcome['completed']}"
+                f"trial {n:>2}: SIGKILL after {delay:.3f} s"
+                f"{' (before the record)' if outcome.get('killed_before_record') else ''}"
+                f" -> completed {outcome['completed']}"
                 f" in {outcome['seconds']:.2f} s, undo {sorted(outcome['undo'].items())}, "
                 f"double {outcome['double_effects']}, chains {outcome['chains_verified']} "
                 f"({outcome['records']} records) {outcome.get('error', '')}"
@@ -229,7 +239,8 @@ def main() -> None:
             shutil.rmtree(root / f"trial-{n}", ignore_errors=True)
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    print(json.dumps({"trials": args.trials, **totals}, separators=(",", ":")))
+    summary = {"trials": args.trials, **totals, "killed_before_record": before_record}
+    print(json.dumps(summary, separators=(",", ":")))
 
 
 if __name__ == "__main__":

@@ -29,7 +29,9 @@ order of the graph.
 
 The results are compared and the run aborts if they differ. Times are CPU
 seconds of this process (``time.process_time``), so other load on a shared
-machine does not count, though it still disturbs caches: figures are noisy.
+machine does not count, though it still disturbs caches; each figure is the
+best of ``--repeat`` rounds in which the two sides alternate. Figures are
+still noisy.
 Before each timed step everything alive is frozen out of the garbage
 collector's way (``gc.freeze``), for both sides alike: a step pays for
 collecting what it allocates, not for rescanning the input. Peak memory
@@ -37,7 +39,7 @@ collecting what it allocates, not for rescanning the input. Peak memory
 compute; input excluded) is measured in separate, untimed runs.
 
     python bench/scope.py [--sizes 1000,10000,100000,1000000] [--deps 3]
-                          [--seed 1] [--no-memory] [--chain N]
+                          [--seed 1] [--repeat 3] [--no-memory] [--chain N]
 
 ``--sizes 1000`` is the quick run for CI. ``--chain N`` also times a chain of N
 executions through the public API (the worst case for depth and waves: N waves
@@ -116,33 +118,40 @@ def chain(n: int) -> tuple[list[ExecRef], list[Dependency]]:
 # ---------------------------------------------------------------- ours
 
 
-def ours_build(edges: list[Dependency]) -> DependencyGraph:
-    return DependencyGraph(edges)
+class Ours:
+    """Our build: the indexed graph, and its executions listed in execution order
+    (networkx's build below has them too)."""
+
+    def __init__(self, edges: list[Dependency]) -> None:
+        self.graph = DependencyGraph(edges)
+        csr = self.graph._graph.csr()
+        self.by_rank = [csr.refs[x] for x in csr.byrank]
 
 
-def ours_closure_and_waves(graph: DependencyGraph, origin: ExecRef) -> Closure:
+def ours_closure_and_waves(ours: Ours, origin: ExecRef) -> Closure:
     """Targets, depths (and reasons) of every member and the sorted waves.
 
     The algorithmic core of ``rollback_set`` without packaging the result into
-    Member and Reason objects: the same data networkx produces below.
+    Member and Reason objects: the same data networkx produces below, each wave
+    sorted the same way (integers, then references).
     """
-    csr = graph._graph.csr()
-    o = csr.node[graph._graph.index[(origin.agent, origin.exec)]]
+    graph = ours.graph._graph
+    csr = graph.csr()
+    o = csr.node[graph.index[(origin.agent, origin.exec)]]
     members, target, depth, _reason, _source, wave = scope(csr, o, 0, with_waves=True)
     assert wave is not None
-    inset = bytearray(csr.n)
+    # Every member descends from the origin, so the origin's wave is the last.
+    groups: list[list[int]] = [[] for _ in range(wave[o] + 1)]
+    rank = csr.rank
     for x in members:
-        inset[x] = 1
-    refs = csr.refs
-    groups: list[list[ExecRef]] = [[] for _ in range(max(wave[x] for x in members) + 1)]
-    for x in csr.byrank:
-        if inset[x]:
-            groups[wave[x]].append(refs[x])
-    return members, target, depth, refs, groups
+        groups[wave[x]].append(rank[x])
+    ref_of = ours.by_rank.__getitem__
+    waves = [list(map(ref_of, sorted(g))) for g in groups]
+    return members, target, depth, csr.refs, waves
 
 
-def ours_api(graph: DependencyGraph, origin: ExecRef, facts: dict[ExecRef, Facts]) -> ScopeResult:
-    return graph.rollback_set(origin=origin, checkpoint=0, facts=facts)
+def ours_api(ours: Ours, origin: ExecRef, facts: dict[ExecRef, Facts]) -> ScopeResult:
+    return ours.graph.rollback_set(origin=origin, checkpoint=0, facts=facts)
 
 
 def closure_outcome(closure: Closure) -> Outcome:
@@ -195,6 +204,7 @@ def nx_closure_and_waves(nxg: NxGraph, origin: ExecRef) -> NxClosure:
     g = nxg.g
     o = nxg.index[(origin.agent, origin.exec)]
     target = {o: 0}
+    absent = sys.maxsize
     taint: list[tuple[int, int]] = []
     cyclic = False
     succ = g.succ
@@ -213,7 +223,7 @@ def nx_closure_and_waves(nxg: NxGraph, origin: ExecRef) -> NxClosure:
                     for data in parallel.values():
                         if data["pa"] >= t:
                             hit = True
-                            if data["ca"] < target.get(c, sys.maxsize):
+                            if data["ca"] < target.get(c, absent):
                                 target[c] = data["ca"]
                                 changed = changed or (len(component) > 1 and c in component)
                     if hit and not cyclic:
@@ -267,7 +277,7 @@ def peak_mb(fn: Callable[[], Any]) -> float:
         tracemalloc.stop()
 
 
-def run_size(n: int, deps: int, seed: int, memory: bool) -> dict[str, Any]:
+def run_size(n: int, deps: int, seed: int, repeat: int, memory: bool) -> dict[str, Any]:
     refs, edges, facts = layered_dag(n, deps, seed)
     origin = refs[0]
     row: dict[str, Any] = {"n": n, "edges": len(edges)}
@@ -277,29 +287,43 @@ def run_size(n: int, deps: int, seed: int, memory: bool) -> dict[str, Any]:
     gc.collect()
     gc.freeze()
     try:
-        row["ours_build_s"], graph = timed(partial(ours_build, edges))
+        row["ours_build_s"], ours = timed(partial(Ours, edges))
         gc.freeze()
-        row["ours_s"], closure = timed(partial(ours_closure_and_waves, graph, origin))
-        gc.freeze()
-        row["ours_api_s"], result = timed(partial(ours_api, graph, origin, facts))
-        mine = closure_outcome(closure)
-        if api_outcome(result) != mine:
-            raise SystemExit(f"n={n}: rollback_set and its core disagree")
-        row["members"] = len(result.members)
-        row["waves"] = len(result.waves)
-        del graph, closure, result
-        gc.collect()
         row["networkx_build_s"], nxg = timed(partial(NxGraph, edges))
-        gc.freeze()
-        row["networkx_s"], theirs = timed(partial(nx_closure_and_waves, nxg, origin))
-        if nx_outcome(theirs) != mine:
-            raise SystemExit(f"n={n}: networkx and ours disagree")
-        del nxg, theirs, mine
+        steps: list[tuple[str, Callable[[], Any]]] = [
+            ("ours_s", partial(ours_closure_and_waves, ours, origin)),
+            ("networkx_s", partial(nx_closure_and_waves, nxg, origin)),
+            ("ours_api_s", partial(ours_api, ours, origin, facts)),
+        ]
+        # Best of ``repeat`` rounds, the sides alternating, as timeit does: the
+        # round least disturbed by other processes.
+        for _ in range(repeat):
+            outcomes = {}
+            for key, step in steps:
+                gc.collect()
+                gc.freeze()
+                seconds, value = timed(step)
+                row[key] = min(seconds, row.get(key, seconds))
+                if key == "ours_s":
+                    outcomes[key] = closure_outcome(value)
+                elif key == "networkx_s":
+                    outcomes[key] = nx_outcome(value)
+                else:
+                    outcomes[key] = api_outcome(value)
+                    row["members"] = len(value.members)
+                    row["waves"] = len(value.waves)
+                del value
+            if outcomes["networkx_s"] != outcomes["ours_s"]:
+                raise SystemExit(f"n={n}: networkx and ours disagree")
+            if outcomes["ours_api_s"] != outcomes["ours_s"]:
+                raise SystemExit(f"n={n}: rollback_set and its core disagree")
+            del outcomes
+        del ours, nxg, steps
     finally:
         gc.unfreeze()
     gc.collect()
     if memory:
-        row["ours_peak_mb"] = peak_mb(lambda: ours_api(ours_build(edges), origin, facts))
+        row["ours_peak_mb"] = peak_mb(lambda: ours_api(Ours(edges), origin, facts))
         row["networkx_peak_mb"] = peak_mb(lambda: nx_closure_and_waves(NxGraph(edges), origin))
     return row
 
@@ -309,7 +333,8 @@ def run_chain(n: int) -> dict[str, Any]:
     gc.collect()
     gc.freeze()
     try:
-        build, graph = timed(lambda: ours_build(edges))
+        build, graph = timed(partial(DependencyGraph, edges))
+        gc.freeze()
         compute, result = timed(lambda: graph.rollback_set(origin=refs[0], checkpoint=0, facts={}))
         assert len(result.members) == n and len(result.waves) == n
         assert result.members[-1].depth == n - 1
@@ -323,6 +348,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--sizes", default="1000,10000,100000,1000000")
     parser.add_argument("--deps", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=3, help="timed rounds; the best counts")
     parser.add_argument("--no-memory", action="store_true")
     parser.add_argument("--chain", type=int, default=0)
     args = parser.parse_args(argv)
@@ -334,7 +360,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"{'ratio':>6} {'api rt':>6} {'ns/edge':>8} {'MB':>7} {'nx MB':>7}"
     )
     for n in sizes:
-        row = run_size(n, args.deps, args.seed, not args.no_memory)
+        row = run_size(n, args.deps, args.seed, args.repeat, not args.no_memory)
         rows.append(row)
         print(
             f"{n:>10} {row['edges']:>9} {row['members']:>9} {row['waves']:>6} "

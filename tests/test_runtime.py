@@ -332,3 +332,89 @@ def test_two_agents_recover_over_real_http(tmp_path: Path) -> None:
     trace = [json.loads(x) for x in (tmp_path / "boss.trace").read_text().splitlines()]
     kinds = [t["kind"] for t in trace]
     assert "recovery-started" in kinds and "recovery-ended" in kinds
+
+
+# -- requests processed together (group commit) ---------------------------------------------
+
+
+def test_messages_that_arrive_together_are_processed_together(tmp_path: Path) -> None:
+    from agent_recovery._messages import Halt, Halted, Rollback, RollbackResult
+    from agent_recovery._model import Action, ExecRef, Reason, ReasonKind
+    from agent_recovery._wire import decode, encode
+    from agent_recovery.bindings.http import parse_problem
+    from agent_recovery.security import Signer
+
+    write_keys(tmp_path / "keys", {"boss": BOSS, "worker": WORKER})
+    doc = {
+        "agent": WORKER,
+        "key": "keys/worker.jwk",
+        "trusted_keys": "keys/jwks.json",
+        "state": "worker.db",
+        "resource": "resource.db",
+        "executions": [
+            {
+                "id": name,
+                "reversibility": "restorable",
+                "authority": [BOSS],
+                "steps": [{"checkpoint": "c1"}],
+            }
+            for name in ("a", "b")
+        ],
+    }
+    boss = Signer.from_file(tmp_path / "keys" / "boss.jwk")
+    verifier = Verifier(load_jwk_set(tmp_path / "keys" / "jwks.json"))
+
+    async def main() -> None:
+        runtime = AgentRuntime(parse_config(doc, base=tmp_path))
+        await runtime.start()
+        try:
+            now = runtime.clock()
+
+            def halt(exec_id: str) -> bytes:
+                return boss.sign(
+                    encode(
+                        Halt(
+                            id=f"h-{exec_id}",
+                            sender=BOSS,
+                            recipient=WORKER,
+                            iat=now,
+                            recovery="r-1",
+                            trigger="s-1",
+                            execution=ExecRef(agent=WORKER, exec=exec_id),
+                            created=now,
+                        )
+                    )
+                )
+
+            batch = [halt("a"), halt("a"), halt("b"), b"garbage"]
+            answers = runtime._process(batch)
+            statuses = [a.status for a in answers]
+            assert statuses == [200, 200, 200, 400]
+            # The second copy was answered from the replay cache: the same octets.
+            assert answers[0].body == answers[1].body
+            replies = [decode(verifier.verify(a.body).payload) for a in answers[:3]]
+            assert all(isinstance(r, Halted) for r in replies)
+            assert parse_problem(answers[3].body, 400).code is not None
+            # A rollback whose undo is done at once is answered with its result,
+            # not with an acknowledgement followed by a second exchange.
+            rollback = Rollback(
+                id="rb-a",
+                sender=BOSS,
+                recipient=WORKER,
+                iat=now,
+                recovery="r-1",
+                trigger="s-1",
+                execution=ExecRef(agent=WORKER, exec="a"),
+                target=0,
+                action=Action.RESTORE,
+                reason=Reason(kind=ReasonKind.ORIGIN),
+            )
+            (answer,) = runtime._process([boss.sign(encode(rollback))])
+            result = decode(verifier.verify(answer.body).payload)
+            # (Its work has not started: nothing after checkpoint 0 to undo.)
+            assert isinstance(result, RollbackResult) and result.outcome == "not-needed"
+            assert result.reply_to == rollback.id
+        finally:
+            await runtime.stop()
+
+    asyncio.run(main())

@@ -335,7 +335,8 @@ def _result(
     transitive = ReasonKind.TRANSITIVE
     members: list[Member] = []
     add = members.append
-    groups = [array("q") for _ in range(max(wave[x] for x in entered) + 1)]
+    # Every member descends from the origin through members: its wave is the last.
+    groups = [array("q") for _ in range(wave[origin] + 1)]
     for x in ordered:
         t = target[x]
         k = reason[x]

@@ -228,7 +228,7 @@ async def timeout_unknown(kit: Kit) -> None:
     g = "coordinator: timeout gives unknown"
     p = kit.peers
     origin = ExecRef(agent=DEPLOYER, exec="cc-timeout")
-    p.scripts[origin] = Script(facts=facts("failed", "restorable", 2), on_rollback="drop")
+    p.scripts[origin] = Script(facts=facts("failed", "restorable", 2), drop=frozenset({"rollback"}))
     mark = len(p.inbox)
     rid = await _open(kit, origin, 1, g, "timeout")
     if rid is None:

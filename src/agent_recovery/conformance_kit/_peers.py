@@ -56,7 +56,7 @@ class Script:
 
     facts: Facts
     dependents: tuple[Dependency, ...] = ()
-    on_rollback: str = "answer"  # "answer" | "drop": never answered (lost, draft §8.4)
+    drop: frozenset[str] = frozenset()  # message types it never answers (lost, draft §8.4)
     outcome: Outcome | None = None  # default: from the action asked
     answered: dict[str, RollbackResult] = field(default_factory=dict)  # recovery -> result
 
@@ -182,21 +182,18 @@ class Peers:
             return answer_for_refusal(ErrorCode.BAD_SIGNATURE, "not the target's message")
         self.inbox.append(Received(at=time.monotonic(), message=message))
         self._arrived.set()
-        script = self.scripts.get(getattr(message, "execution", None))  # type: ignore[arg-type]
+        execution = getattr(message, "execution", None)
+        script = self.scripts.get(execution) if isinstance(execution, ExecRef) else None
         if message.recipient not in self.signers:
             return answer_for_refusal(ErrorCode.WRONG_RECIPIENT, message.recipient)
+        if script is not None and message.TYPE in script.drop:
+            # A lost exchange: no signed answer at all (draft §8.4).
+            return answer_for_refusal(ErrorCode.OVERLOADED, "simulated loss")
         try:
             reply = self._answer(message, script)
         except ProtocolError as exc:
             return answer_for_refusal(ErrorCode.INTERNAL, str(exc))
         if reply is None:
-            if (
-                isinstance(message, Rollback)
-                and script is not None
-                and script.on_rollback == "drop"
-            ):
-                # A lost exchange: no signed answer at all (draft §8.4).
-                return answer_for_refusal(ErrorCode.OVERLOADED, "simulated loss")
             return Answer(status=204)
         return Answer(status=200, body=self.sign(reply), content_type=JWS_MEDIA_TYPE)
 
@@ -220,8 +217,6 @@ class Peers:
                 dependents=script.dependents,
             )
         if isinstance(message, Rollback) and script is not None:
-            if script.on_rollback == "drop":
-                return None
             result = RollbackResult(
                 **self._common(message),
                 execution=message.execution,
@@ -235,7 +230,7 @@ class Peers:
         if isinstance(message, StatusQuery) and script is not None:
             assert message.recovery is not None
             done = script.answered.get(message.recovery)
-            if done is None and script.on_rollback == "drop":
+            if done is None and "rollback" in script.drop:
                 # The rollback did happen; only its answers were lost.
                 outcome = script.outcome or Outcome.RESTORED
                 return Status(

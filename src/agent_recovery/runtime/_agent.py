@@ -418,8 +418,8 @@ class AgentRuntime:
 
     async def _send(self, out: Outbound) -> None:
         entry = out.entry
-        message = peek(entry.token)
-        self._trace_message("send", message)
+        if self.trace.enabled:
+            self._trace_message("send", peek(entry.token))
         reply: bytes | None = None
         try:
             if entry.recipient == self.agent:
@@ -436,13 +436,14 @@ class AgentRuntime:
             reply = delivery.reply
         except DeliveryError as exc:
             # A lost message: the sending engine's timers retransmit (draft §8.4).
-            self.trace(
-                self.clock(),
-                "undelivered",
-                to=entry.recipient,
-                type=message.TYPE,
-                detail=str(exc)[:300],
-            )
+            if self.trace.enabled:
+                self.trace(
+                    self.clock(),
+                    "undelivered",
+                    to=entry.recipient,
+                    type=peek(entry.token).TYPE,
+                    detail=str(exc)[:300],
+                )
         finally:
             self.engines.sent(out.party, entry.id)
         if reply is not None:

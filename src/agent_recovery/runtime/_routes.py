@@ -34,7 +34,7 @@ from ._config import ConfigError, failure_spec
 
 __all__ = ["agent_app"]
 
-_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost", "testclient"})
+_LOOPBACK = frozenset({"127.0.0.1", "::1"})
 _MAX_WORK_BODY = 64 * 1024
 
 

@@ -78,7 +78,9 @@ class RecoveryClient:
             client
             if client is not None
             else httpx.AsyncClient(
-                timeout=timeout,
+                # No pool timeout: a message waiting for a free connection is
+                # not lost, it is queued; the other timeouts still apply.
+                timeout=httpx.Timeout(timeout, pool=None),
                 # The binding's endpoints are named by configuration; a redirect
                 # would send a signed message somewhere nobody configured.
                 follow_redirects=False,
