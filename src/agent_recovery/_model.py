@@ -9,6 +9,7 @@ built, so an object that exists is well-formed (draft §5, §6.13). Messages
 from __future__ import annotations
 
 import enum
+import functools
 import math
 import re
 from collections.abc import Mapping
@@ -162,6 +163,22 @@ def _month_days(year: int, month: int) -> int:
     return 29 if month == 2 and leap else _MONTH_DAYS[month - 1]
 
 
+# draft §5.1: the form every conforming encoder emits; decoded without the
+# general pattern's optional parts, since nearly every timestamp received has it.
+_CANONICAL = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})\.([0-9]{3})Z"
+)
+
+
+@functools.lru_cache(maxsize=1024)
+def _valid_day(year: int, month: int, day: int) -> int | None:
+    # Days since the epoch for a valid date, else None. Cached per date: the
+    # timestamps a party receives fall on few distinct days.
+    if not 1 <= month <= 12 or not 1 <= day <= _month_days(year, month):
+        return None
+    return _days_from_civil(year, month, day)
+
+
 def parse_timestamp(text: str) -> int:
     """Milliseconds since the epoch for an RFC 3339 date-time, truncated to ms.
 
@@ -169,6 +186,14 @@ def parse_timestamp(text: str) -> int:
     is folded into the last millisecond of its minute: the protocol orders
     events, it does not count SI seconds.
     """
+    canonical = _CANONICAL.fullmatch(text)
+    if canonical is not None:
+        year, month, day, hour, minute, second, millis = map(int, canonical.groups())
+        days = _valid_day(year, month, day)
+        if days is not None and hour <= 23 and minute <= 59 and second <= 59:
+            seconds = days * 86_400 + hour * 3600 + minute * 60 + second
+            return check_timestamp(seconds * 1000 + millis, "timestamp")
+    # Anything else (offsets, other fraction lengths, leap seconds, errors).
     match = _RFC3339.fullmatch(text)
     if match is None:
         raise _malformed("timestamp: not an RFC 3339 date-time")
