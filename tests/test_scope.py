@@ -322,3 +322,14 @@ def test_bench_runs_at_a_tiny_size() -> None:
         assert len(summary[key]) == 2
     assert summary["ratio_at_max"] > 0
     assert summary["chain"]["chain"] == 500
+
+
+def test_graph_beyond_32_bit_numbering_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Node and slot numbers are 32-bit; the limit is lowered here to reach it.
+    from agent_recovery import _scope_graph
+
+    monkeypatch.setattr(_scope_graph, "_IDX_LIMIT", 3)
+    with pytest.raises(LocalProtocolError) as info:
+        DependencyGraph([edge(B, A, 0, 0), edge(C, B, 0, 0)])
+    assert info.value.code is ErrorCode.TOO_LARGE
+    assert DependencyGraph([edge(B, A, 0, 0)]).executions == 2

@@ -35,7 +35,7 @@ from ._model import (
     check_checkpoint,
     check_identifier,
 )
-from ._scope_graph import Closure, Csr, Graph
+from ._scope_graph import IDX, Closure, Csr, Graph
 from ._scope_passes import scope, walk, waves
 
 __all__ = [
@@ -324,9 +324,9 @@ def _result(
     del found  # from here on, only objects of the result are allocated
     if 8 * len(entered) >= n:
         # Most nodes are members: filtering the execution order beats sorting.
-        ordered = array("q", [x for x in csr.byrank if inset[x]])
+        ordered = array(IDX, [x for x in csr.byrank if inset[x]])
     else:
-        ordered = array("q", sorted(entered, key=csr.rank.__getitem__))
+        ordered = array(IDX, sorted(entered, key=csr.rank.__getitem__))
     refs = csr.refs
     deps = csr.deps
     eid = csr.eid
@@ -336,7 +336,7 @@ def _result(
     members: list[Member] = []
     add = members.append
     # Every member descends from the origin through members: its wave is the last.
-    groups = [array("q") for _ in range(wave[origin] + 1)]
+    groups = [array(IDX) for _ in range(wave[origin] + 1)]
     for x in ordered:
         t = target[x]
         k = reason[x]

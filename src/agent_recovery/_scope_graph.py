@@ -18,10 +18,15 @@ from collections.abc import Iterable
 from ._errors import ErrorCode, LocalProtocolError
 from ._model import MAX_CHECKPOINT, Dependency, ExecRef
 
-__all__ = ["INF", "Closure", "Csr", "Graph"]
+__all__ = ["IDX", "INF", "Closure", "Csr", "Graph"]
 
 # A target above every checkpoint: "not a member (yet)".
 INF = MAX_CHECKPOINT + 1
+# Array type of node and slot numbers: 32 bits halve the memory the passes
+# touch at random, which is what their time depends on for large graphs. A
+# graph of 2^31 executions or edges would need hundreds of gigabytes here first.
+IDX = "i"
+_IDX_LIMIT = 2**31
 
 
 class Graph:
@@ -174,6 +179,8 @@ class Csr:
     def __init__(self, graph: Graph) -> None:
         n = len(graph)
         m = len(graph.deps)
+        if max(n, m) >= _IDX_LIMIT:
+            raise LocalProtocolError(ErrorCode.TOO_LARGE, "dependency graph: 2^31 or more")
         g_prod = graph.prod
         g_cons = graph.cons
         # Edge ids grouped by producer, in graph numbering (a counting sort).
@@ -205,16 +212,16 @@ class Csr:
                     push(c)
         if len(order) < n:
             order.extend(i for i in range(n) if indeg[i])
-        node = array("q", bytes(8 * n))
+        node = array(IDX, bytes(4 * n))
         for x, i in enumerate(order):
             node[i] = x
         g_pa = graph.pa
         g_ca = graph.ca
-        start = array("q", bytes(8 * (n + 1)))
-        cons = array("q")
+        start = array(IDX, bytes(4 * (n + 1)))
+        cons = array(IDX)
         pa = array("q")
         ca = array("q")
-        eid = array("q")
+        eid = array(IDX)
         k = 0
         for x, i in enumerate(order):
             for j in grouped[first[i] : first[i + 1]]:
@@ -227,13 +234,13 @@ class Csr:
         g_refs = graph.refs
         g_keys = graph.keys
         keys = [g_keys[i] for i in order]
-        byrank = array("q", sorted(range(n), key=keys.__getitem__))
-        rank = array("q", bytes(8 * n))
+        byrank = array(IDX, sorted(range(n), key=keys.__getitem__))
+        rank = array(IDX, bytes(4 * n))
         for r, x in enumerate(byrank):
             rank[x] = r
         self.n = n
         self.refs = [g_refs[i] for i in order]
-        self.order = array("q", order)  # graph node of each CSR node
+        self.order = array(IDX, order)  # graph node of each CSR node
         self.node = node
         self.rank = rank
         self.byrank = byrank

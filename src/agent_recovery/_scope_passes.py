@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import TypeAlias
 
-from ._scope_graph import INF, Csr
+from ._scope_graph import IDX, INF, Csr
 
 __all__ = ["Scope", "scope", "walk", "waves"]
 
@@ -62,14 +62,14 @@ def _sweep(csr: Csr, origin: int, checkpoint: int, with_waves: bool) -> Scope | 
     ca = csr.ca
     rank = csr.rank
     target = array("q", [INF]) * n
-    depth = array("q", [n]) * n
-    reason = array("q", [-1]) * n
-    source = array("q", [-1]) * n
+    depth = array(IDX, [n]) * n
+    reason = array(IDX, [-1]) * n
+    source = array(IDX, [-1]) * n
     target[origin] = checkpoint
     depth[origin] = 0
     tainted = bytearray(n)
     find = tainted.find
-    members = array("q")
+    members = array(IDX)
     enter = members.append
     p = origin
     while p >= 0:
@@ -100,7 +100,7 @@ def _sweep(csr: Csr, origin: int, checkpoint: int, with_waves: bool) -> Scope | 
         p = find(1, p + 1)  # the next member in numbering order, found in C
     wave = None
     if with_waves:
-        wave = array("q", bytes(8 * n))
+        wave = array(IDX, bytes(4 * n))
         for p in reversed(members):
             t = target[p]
             w = 0
@@ -129,7 +129,7 @@ def _fixed_point(csr: Csr, origin: int, checkpoint: int) -> tuple[array[int], ar
     target = array("q", [INF]) * n
     scanned = array("q", [INF]) * n
     target[origin] = checkpoint
-    members = array("q", [origin])
+    members = array(IDX, [origin])
     enter = members.append
     queue = deque([origin])
     pop = queue.popleft
@@ -166,9 +166,9 @@ def _depths(csr: Csr, target: array[int], origin: int) -> tuple[array[int], arra
     cons = csr.cons
     pa = csr.pa
     ca = csr.ca
-    depth = array("q", [-1]) * n
-    reason = array("q", [-1]) * n
-    source = array("q", [-1]) * n
+    depth = array(IDX, [-1]) * n
+    reason = array(IDX, [-1]) * n
+    source = array(IDX, [-1]) * n
     rank = csr.rank
     depth[origin] = 0
     order = [origin]
@@ -274,7 +274,7 @@ def waves(csr: Csr, target: array[int], nodes: Sequence[int], inset: bytearray) 
                     indeg[c] -= 1
                     if indeg[c] == 0:
                         push(c)
-    wave = array("q", bytes(8 * n))
+    wave = array(IDX, bytes(4 * n))
     if len(order) < len(nodes):
         # What Kahn left is on a cycle or downstream of one; every dependent of
         # such a node was left too, so Tarjan can run on that part alone.
