@@ -313,17 +313,16 @@ class Coordinator:
     def _send_error(
         self, sender: str, message: Message, now: int, code: ErrorCode, detail: str
     ) -> None:
+        # draft §9: a refusal goes to the authenticated sender, not to "from".
         self._out.append(
-            Error(
+            Error.refusing(
+                message,
                 id=self._next_id(),
                 sender=self.agent,
                 recipient=sender,
                 iat=now,
-                reply_to=message.id,
-                code=code.value,
-                detail=detail or None,
-                recovery=message.recovery,
-                trigger=message.trigger,
+                code=code,
+                detail=detail,
             )
         )
 

@@ -397,6 +397,35 @@ class Error(_Scoped, _Base):
         """The code to act on: unregistered codes count as ``internal``."""
         return ERROR_CODES.effective(self.code)
 
+    @classmethod
+    def refusing(
+        cls,
+        message: Message,
+        *,
+        id: str,
+        sender: str,
+        recipient: str,
+        iat: int,
+        code: ErrorCode,
+        detail: str,
+    ) -> Error:
+        """The refusal of ``message``, in its recovery (draft §6.4).
+
+        ``recipient`` is the authenticated sender of ``message``, which is not
+        always the agent the message names in ``from``.
+        """
+        return cls(
+            id=id,
+            sender=sender,
+            recipient=recipient,
+            iat=iat,
+            reply_to=message.id,
+            code=code.value,
+            detail=detail or None,
+            recovery=message.recovery,
+            trigger=message.trigger,
+        )
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Halt(_Scoped, _Base):
