@@ -278,3 +278,31 @@ def test_owner_comes_from_the_key_binding_not_the_message() -> None:
     signer = Signer(ED_KEY, kid="k-1", owner="agent-a")
     keyset = JwkSet([VerificationKey(kid="k-1", owner="agent-b", public_key=ED_KEY.public_key())])
     assert Verifier(keyset).verify(signer.sign(PAYLOAD)).owner == "agent-b"
+
+
+def _with_trailing_bits(segment: bytes) -> bytes:
+    """The same bytes, spelled with a non-zero unused bit in the last character."""
+    alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    assert len(segment) % 4 in (2, 3)
+    last = alphabet.index(segment[-1:])
+    return segment[:-1] + alphabet[last | 1 : (last | 1) + 1]
+
+
+def test_a_signature_has_one_encoding_only() -> None:
+    # RFC 4648 §3.5: a 64-byte signature is 86 characters whose last one has
+    # four unused bits.  Setting one decodes to the same signature, which
+    # would give one signed message a second spelling (draft §9.3 replay).
+    signer = _signer(Algorithm.EDDSA)
+    head, body, sig = signer.sign(PAYLOAD).split(b".")
+    token = head + b"." + body + b"." + _with_trailing_bits(sig)
+    assert _refused(_verifier(signer), token) is ErrorCode.MALFORMED
+    # The canonical spelling still verifies.
+    assert _verifier(signer).verify(head + b"." + body + b"." + sig).payload == PAYLOAD
+
+
+@pytest.mark.parametrize("data", [b"\x00", b"\x00\x01", b"\xff" * 5])
+def test_b64url_decode_refuses_non_canonical_spellings(data: bytes) -> None:
+    text = b64url_encode(data).encode()
+    assert b64url_decode(text) == data
+    with pytest.raises(ValueError, match="canonical"):
+        b64url_decode(_with_trailing_bits(text))

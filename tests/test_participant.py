@@ -257,6 +257,9 @@ def test_nothing_left_to_undo_is_answered_without_the_application() -> None:
         (Action.RESTORE, Outcome.REFUSED, (), None),  # must give a code
         (Action.RESTORE, Outcome.UNKNOWN, ("x",), None),  # a participant knows
         (Action.COMPENSATE, Outcome.RESTORED, (), None),
+        (Action.RESTORE, Outcome.RESTORED, ("x",), None),  # nothing remains
+        (Action.COMPENSATE, Outcome.COMPENSATED, ("x",), None),
+        (Action.RESTORE, Outcome.NOT_NEEDED, ("x",), None),
     ],
 )
 def test_outcome_reports_are_validated(
@@ -420,3 +423,23 @@ def test_a_restarted_participant_continues_where_it_was() -> None:
     assert again.get_timer() == peer.p.get_timer()
     with pytest.raises(LocalProtocolError):
         Participant.from_snapshot({**data, "executions": [{"ref": ["p"]}]})
+
+
+def test_an_effect_without_outputs_is_work_to_undo() -> None:
+    # draft §5.2, §8.5: a change since the last checkpoint that produced no
+    # output (a notification sent) still has to be undone: the engine asks the
+    # application instead of answering not-needed itself.
+    clean, dirty = Peer(), Peer()
+    for peer in (clean, dirty):
+        peer.p.take_checkpoint(E)
+        peer.events()
+    dirty.p.record_effect(E)
+    answers: list[list[object]] = []
+    for peer in (clean, dirty):
+        peer.halt()
+        out = peer.rollback(target=2)  # the checkpoint just taken
+        answers.append([type(e).__name__ for e in peer.events()])
+        results = [m for m in out if isinstance(m, RollbackResult)]
+        answers[-1].append(results[0].outcome if results else None)
+    assert answers[0][-1] == "not-needed" and "RollbackRequested" not in answers[0]
+    assert answers[1][-1] is None and "RollbackRequested" in answers[1]

@@ -115,6 +115,8 @@ _ALLOWED_OUTCOMES: dict[Action, frozenset[Outcome]] = {
     Action.NONE: frozenset({Outcome.IRREVERSIBLE, Outcome.REFUSED, Outcome.NOT_NEEDED}),
 }
 _UNDONE = frozenset({Outcome.RESTORED, Outcome.COMPENSATED})
+# draft §6.8: these outcomes say nothing remains; a residual effect contradicts them.
+_NOTHING_REMAINS = frozenset({Outcome.RESTORED, Outcome.COMPENSATED, Outcome.NOT_NEEDED})
 
 
 def inherited_authority(delegator: str, delegator_authority: Iterable[str]) -> frozenset[str]:
@@ -218,6 +220,16 @@ class Participant:
         x.position = x.high
         x.clean = True
         return x.position
+
+    def record_effect(self, execution: ExecRef) -> None:
+        """Note a change made since the last checkpoint that is not an output (draft §5.2).
+
+        An effect such as a configuration written or a notification sent means
+        that a rollback to the last checkpoint has work to undo: without this
+        the engine would answer such a rollback ``not-needed`` itself (draft
+        §8.5). Producing or consuming an output counts already.
+        """
+        self._working(execution).clean = False
 
     def record_dependency(self, dependency: Dependency) -> None:
         """Record an edge this agent took part in, as producer or consumer (draft §5.4)."""
@@ -326,6 +338,9 @@ class Participant:
             raise LocalProtocolError(ErrorCode.MALFORMED, "checkpoint does not fit the outcome")
         if outcome in (Outcome.IRREVERSIBLE, Outcome.FAILED) and not residual:
             raise LocalProtocolError(ErrorCode.MALFORMED, f"{outcome} must disclose residual")
+        if outcome in _NOTHING_REMAINS and residual:
+            # Refused here, before any state changes, not when the result is built.
+            raise LocalProtocolError(ErrorCode.MALFORMED, f"{outcome} leaves no residual effects")
         if (outcome is Outcome.REFUSED) != (code is not None):
             raise LocalProtocolError(ErrorCode.MALFORMED, "a code goes with refused, only")
         self._finish(

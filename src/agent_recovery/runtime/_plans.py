@@ -131,6 +131,7 @@ class Plan:
         elif step.kind is StepKind.APPLY:
             position = rt.participant.engine.position(ref)
             text = rt.resource.apply(x.id, x.device, step.value, position, now)
+            rt.call(lambda p: p.record_effect(ref))
             rt.trace(now, "effect", exec=x.id, text=text, position=position)
         elif step.kind is StepKind.PRODUCE:
             assert step.output is not None

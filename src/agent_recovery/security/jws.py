@@ -68,6 +68,13 @@ _ECDSA_DETERMINISTIC: Final = ec.ECDSA(hashes.SHA256(), deterministic_signing=Tr
 _HEADER_CACHE_MAX: Final = 256
 _TO_STANDARD: Final = bytes.maketrans(b"-_+/=", b"+/***")
 _PADDING: Final = (b"", b"", b"==", b"=")
+# RFC 4648 §3.5: the bits of the last character beyond the data must be zero.
+# Without this check "AB" and "AC" would decode to the same byte, so one signed
+# message would have several encodings; the bit mask is indexed by len % 4.
+_TRAILING_MASK: Final = (0, 0, 0x0F, 0x03)
+_B64URL_VALUE: Final = {
+    c: i for i, c in enumerate(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+}
 
 
 def _refuse(code: ErrorCode, detail: str) -> RemoteProtocolError:
@@ -78,11 +85,14 @@ def _b64d(segment: bytes, what: str) -> bytes:
     # Strict base64url without padding (RFC 7515 §2), in one pass: the table
     # maps '-' and '_' to the standard alphabet and the standard alphabet's own
     # '+', '/' and '=' to a character that binascii's strict mode rejects.
-    if len(segment) % 4 == 1:
+    rest = len(segment) % 4
+    if rest == 1:
         raise _refuse(ErrorCode.MALFORMED, f"JWS {what} is not base64url")
+    if rest and _B64URL_VALUE.get(segment[-1], 0) & _TRAILING_MASK[rest]:
+        raise _refuse(ErrorCode.MALFORMED, f"JWS {what} is not canonical base64url")
     try:
         return binascii.a2b_base64(
-            segment.translate(_TO_STANDARD) + _PADDING[len(segment) % 4], strict_mode=True
+            segment.translate(_TO_STANDARD) + _PADDING[rest], strict_mode=True
         )
     except binascii.Error:
         raise _refuse(ErrorCode.MALFORMED, f"JWS {what} is not base64url") from None

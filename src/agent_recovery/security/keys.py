@@ -58,6 +58,7 @@ PrivateKey: TypeAlias = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey
 OWNER_MEMBER = "sub"
 
 _B64URL = re.compile(rb"[A-Za-z0-9_-]*")
+_B64URL_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 _P256_COORD_LEN = 32
 
 
@@ -78,6 +79,10 @@ def b64url_decode(text: str | bytes) -> bytes:
     raw = text.encode("ascii") if isinstance(text, str) else text
     if _B64URL.fullmatch(raw) is None or len(raw) % 4 == 1:
         raise ValueError("not base64url")
+    # RFC 4648 §3.5: the unused low bits of the last character must be zero,
+    # so that every byte string has exactly one encoding.
+    if len(raw) % 4 and _B64URL_ALPHABET.index(raw[-1]) & (0x0F if len(raw) % 4 == 2 else 0x03):
+        raise ValueError("not canonical base64url")
     try:
         return base64.urlsafe_b64decode(raw + b"=" * (-len(raw) % 4))
     except binascii.Error as exc:  # pragma: no cover - excluded by the checks above
