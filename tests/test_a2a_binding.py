@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import TypeVar
@@ -50,6 +52,7 @@ from agent_recovery.bindings.a2a import (
     build_app,
     fail_task,
     failure_signal,
+    http_client,
     listen,
     protocol_message,
     serving,
@@ -404,3 +407,26 @@ def test_an_unreachable_peer_is_a_delivery_error() -> None:
 def test_delivery_errors_are_not_a2a_errors() -> None:
     # Callers catch one type for "no reply"; a2a-sdk's errors stay inside the adapter.
     assert not issubclass(DeliveryError, A2AError)
+
+
+def test_nagle_is_off_on_the_sockets_the_server_accepts() -> None:
+    """A response written in parts must not wait 40 ms for the client's delayed ACK."""
+
+    async def scenario() -> int:
+        accepted: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            peer = writer.get_extra_info("socket")
+            accepted.set_result(peer.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        # asyncio sets TCP_NODELAY on accepted sockets only when ``proto`` is TCP.
+        server = await asyncio.start_server(on_connect, sock=listen())
+        host, port = server.sockets[0].getsockname()[:2]
+        async with http_client() as http:
+            with contextlib.suppress(httpx.HTTPError):
+                await http.get(f"http://{host}:{port}/")
+        server.close()
+        return await accepted
+
+    assert run(scenario) != 0

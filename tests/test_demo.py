@@ -12,14 +12,26 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_the_demo_runs_the_whole_recovery_and_verifies_it(tmp_path: Path) -> None:
-    out = tmp_path / "demo"
+def _demo(out: Path, binding: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     done = subprocess.run(
-        [sys.executable, "-m", "agent_recovery.cli", "demo", "--json", "--out", str(out)],
+        [
+            sys.executable,
+            "-m",
+            "agent_recovery.cli",
+            "demo",
+            "--json",
+            "--out",
+            str(out),
+            "--binding",
+            binding,
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -27,7 +39,22 @@ def test_the_demo_runs_the_whole_recovery_and_verifies_it(tmp_path: Path) -> Non
         check=False,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    summary: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return done, summary
+
+
+@pytest.fixture(scope="module")
+def http_demo(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, subprocess.CompletedProcess[str], dict[str, Any]]:
+    out = tmp_path_factory.mktemp("http") / "demo"
+    return (out, *_demo(out, "http"))
+
+
+def test_the_demo_runs_the_whole_recovery_and_verifies_it(
+    http_demo: tuple[Path, subprocess.CompletedProcess[str], dict[str, Any]],
+) -> None:
+    out, done, summary = http_demo
     assert summary["ok"] is True
     assert summary["origin"] == "chg-1042/verify"
     # An irreversible member makes the result partial, never "completed" (draft §11).
@@ -79,3 +106,25 @@ def test_the_demo_runs_the_whole_recovery_and_verifies_it(tmp_path: Path) -> Non
             not Path(f"/proc/{pid}").exists()
             or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
         )
+
+
+@pytest.mark.slow  # seven a2a-sdk processes: ~25-35 s on two busy cores
+def test_the_a2a_demo_has_the_same_outcome_as_the_http_demo(
+    tmp_path: Path, http_demo: tuple[Path, subprocess.CompletedProcess[str], dict[str, Any]]
+) -> None:
+    """The same scenario over a2a-sdk agents (draft §12.3): same members, same outcome."""
+    _, _, http = http_demo
+    done, a2a = _demo(tmp_path / "demo", "a2a")
+    assert a2a["ok"] is True and a2a["binding"] == "a2a"
+    for key in ("scenario", "result", "origin"):
+        assert a2a[key] == http[key]
+    members = {k: sorted(v) for k, v in a2a["members"].items()}
+    assert members == {k: sorted(v) for k, v in http["members"].items()}
+    assert a2a["records"]["verified"] is True
+    assert a2a["records"]["chains"] == http["records"]["chains"]
+    assert Path(a2a["paths"]["picture"]).read_text().startswith("<svg")
+    # The work was delegated as A2A tasks, and the failure came back as one.
+    text = done.stdout
+    assert "as A2A task" in text
+    assert "FAILED, failure-signal in its status message" in text
+    assert text.index("failure-signal read from the status") < text.index("-> halt")

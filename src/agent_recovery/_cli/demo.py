@@ -5,7 +5,9 @@ Starts one ``agent-recovery serve`` process per agent of a scenario (by default
 configuration pushers, a ticketing agent and a notifier) on 127.0.0.1, lets
 them carry out a network change on real state (device configurations,
 tickets, notifications in SQLite files), injects the scenario's failure, and
-runs the recovery over real HTTP: containment, the rollback set found hop by
+runs the recovery over real HTTP (``--binding http``) or over A2A
+(``--binding a2a``: every agent an a2a-sdk server, the work delegated as A2A
+tasks, the failure reported in the failed task's status): containment, the rollback set found hop by
 hop, restore in reverse dependency order, compensation, disclosure of what
 cannot be undone, release, and the signed recovery records.
 
@@ -42,7 +44,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     demo.add_argument("--scenario", type=Path, help="scenario file (default: the network change)")
     demo.add_argument("--out", type=Path, default=Path("build/demo"), help="output directory")
     demo.add_argument(
-        "--binding", choices=["http"], default="http", help="the binding the agents speak"
+        "--binding",
+        choices=["http", "a2a"],
+        default="http",
+        help="http: the recovery endpoint; a2a: the A2A extension over a2a-sdk",
     )
     demo.add_argument("--timeout", type=float, default=60.0, help="seconds per phase")
     demo.add_argument("--json", action="store_true", help="end with one JSON summary line")
@@ -67,7 +72,7 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"error: {_DEFAULT_SCENARIO} not found; give --scenario", file=sys.stderr)
         return 2
     try:
-        result = run_demo(scenario, args.out, timeout=args.timeout)
+        result = run_demo(scenario, args.out, timeout=args.timeout, binding=args.binding)
     except (ConfigError, ClusterError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -30,7 +30,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import httpx
 
@@ -55,6 +55,7 @@ from .._state import MemberState
 from ..bindings.http import (
     DEFAULT_PATH,
     Answer,
+    Delivery,
     DeliveryError,
     RecoveryClient,
     answer_for_refusal,
@@ -80,7 +81,7 @@ from ._config import AgentConfig, ExecutionConfig, FailureSpec
 from ._engines import AgentEngines, Outbound
 from ._resource import Resource, ResourceError, UndoResult
 
-__all__ = ["AgentRuntime", "Trace", "wall_clock"]
+__all__ = ["AgentRuntime", "Trace", "Transport", "wall_clock"]
 
 _log = logging.getLogger("agent_recovery.runtime")
 
@@ -124,6 +125,18 @@ class Trace:
             self._file.close()
 
 
+class Transport(Protocol):
+    """How protocol messages leave: the HTTP binding's client, or another binding's.
+
+    ``send`` delivers one JWS to the recovery endpoint ``url`` and returns the
+    peer's reply, if any; it raises ``DeliveryError`` for a lost message.
+    """
+
+    async def send(self, url: str, jws: bytes) -> Delivery: ...
+
+    async def close(self) -> None: ...
+
+
 class AgentRuntime:
     """One agent: participant for its executions, coordinator where configured."""
 
@@ -132,7 +145,7 @@ class AgentRuntime:
         config: AgentConfig,
         *,
         clock: Callable[[], int] = wall_clock,
-        client: RecoveryClient | None = None,
+        client: Transport | None = None,
     ) -> None:
         self.config = config
         self.agent = config.agent
@@ -215,7 +228,7 @@ class AgentRuntime:
     # ------------------------------------------------------------------ lifecycle
 
     @property
-    def client(self) -> RecoveryClient:
+    def client(self) -> Transport:
         if self._client is None:
             self._client = RecoveryClient()
         return self._client

@@ -50,8 +50,11 @@ class AgentProcess:
 class Cluster:
     """A set of agent processes sharing one peers file."""
 
-    def __init__(self, workdir: Path, *, peers_file: Path | None = None) -> None:
+    def __init__(
+        self, workdir: Path, *, peers_file: Path | None = None, binding: str = "http"
+    ) -> None:
         self.workdir = workdir
+        self.binding = binding  # passed to every ``serve`` (``--binding``)
         self.peers_file = peers_file if peers_file is not None else workdir / "peers.json"
         self.agents: dict[str, AgentProcess] = {}
         self.http = httpx.Client(timeout=10.0, trust_env=False)
@@ -103,6 +106,8 @@ class Cluster:
                         port,
                         "--ready",
                         str(proc.ready),
+                        "--binding",
+                        self.binding,
                     ],
                     stdout=log,
                     stderr=subprocess.STDOUT,

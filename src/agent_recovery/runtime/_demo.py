@@ -30,6 +30,10 @@ from ._scenario import Scenario, load_scenario
 __all__ = ["DemoResult", "run_demo"]
 
 _TERMINAL = {"closed", "escalated", "rejected", "aborted"}
+_BINDINGS = {
+    "http": "HTTP (draft §12.2)",
+    "a2a": "A2A extension over a2a-sdk (draft §12.3); work delegated as A2A tasks",
+}
 _DONE_PLANS = {"done", "held", "failed", "stopped", "error"}
 
 
@@ -39,6 +43,7 @@ class DemoResult:
 
     scenario: Scenario
     workdir: Path
+    binding: str = "http"
     recovery: str = ""
     result: str = ""
     origin: tuple[str, str] = ("", "")
@@ -68,6 +73,7 @@ class DemoResult:
         return {
             "ok": self.ok,
             "scenario": self.scenario.title,
+            "binding": self.binding,
             "recovery": self.recovery,
             "result": self.result,
             "origin": self.origin[1],
@@ -84,18 +90,25 @@ def run_demo(
     *,
     say: Callable[[str], None] = print,
     timeout: float = 60.0,
+    binding: str = "http",
 ) -> DemoResult:
-    """Play ``scenario_path`` with one process per agent; write everything under ``out``."""
+    """Play ``scenario_path`` with one process per agent; write everything under ``out``.
+
+    ``binding`` is what the agents speak: ``http`` (draft §12.2) or ``a2a``
+    (draft §12.3: a2a-sdk servers and clients; the work is delegated as A2A
+    tasks, and the failure reaches the coordinator as a failed task).
+    """
     scenario = load_scenario(scenario_path)
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    result = DemoResult(scenario=scenario, workdir=out)
+    result = DemoResult(scenario=scenario, workdir=out, binding=binding)
     configs = scenario.write_configs(out)
     say(f"== {scenario.title}")
     say(f"   {len(configs)} agents, one process each, on 127.0.0.1 (ephemeral ports)")
+    say(f"   binding: {_BINDINGS.get(binding, binding)}")
     clock = time.monotonic()
-    with Cluster(out) as cluster:
+    with Cluster(out, binding=binding) as cluster:
         for name, path in configs.items():
             cluster.add(name, scenario.agent_id(name), path)
         cluster.start(timeout=timeout)
@@ -359,6 +372,13 @@ def _describe(scenario: Scenario, t: dict[str, Any]) -> str | None:
         if kind == "completed":
             return f"  {t['exec']}: completed ({t.get('note') or ''})"
         return f"  {t['exec']}: on hold ({t.get('note') or ''})"
+    if kind == "delegated":
+        return f"-> delegated {t['exec']} to {short(t['to'])} as A2A task {t['task'][:8]}"
+    if kind == "task" and t["state"] != "working":
+        carried = ", failure-signal in its status message" if t.get("signal") else ""
+        return f"  {t['exec']}: A2A task {t['task'][:8]} {t['state'].upper()}{carried}"
+    if kind == "task-signal":
+        return f"<- failure-signal read from the status of A2A task {(t['task'] or '')[:8]}"
     if kind == "failure":
         return (
             f"FAILURE {t['exec']}: {t['failure_type']}, last good checkpoint "

@@ -19,13 +19,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
 
 import httpx
 
 from .._errors import ProtocolError
 from .._events import Event, Resumed
-from .._model import Dependency
+from .._model import Dependency, ExecRef
 from .._model import Status as ExecStatus
 from ._agent import AgentRuntime
 from ._config import ExecutionConfig, Step, StepKind
@@ -156,33 +155,43 @@ class Plan:
             return PlanState.FAILED
         return None
 
+    async def _fetch(self, producer: ExecRef, output: str, consumed_after: int) -> int | None:
+        """Ask ``producer``'s agent for ``output``; its ``produced_after``, or None to retry.
+
+        The work API is not the protocol; a binding may carry it differently
+        (the A2A runtime overrides this).
+        """
+        rt, ref = self.runtime, self.ref
+        url = rt.peer_url(producer.agent)
+        if url is None:
+            return None
+        try:
+            response = await rt.work_client.post(
+                _work_url(url),
+                json={
+                    "producer": producer.exec,
+                    "output": output,
+                    "consumer": {"agent": ref.agent, "exec": ref.exec},
+                    "consumed_after": consumed_after,
+                },
+            )
+        except httpx.HTTPError:
+            return None
+        if response.status_code == 404:
+            raise ValueError(f"{producer.agent} has no execution {producer.exec!r}")
+        if response.status_code != 200:
+            return None
+        return int(response.json()["produced_after"])
+
     async def _consume(self, step: Step) -> None:
         rt, ref = self.runtime, self.ref
         producer = step.producer
         assert producer is not None and step.output is not None
         delay = _POLL
         while True:
-            url = rt.peer_url(producer.agent)
             consumed_after = rt.participant.engine.position(ref)
-            answer: dict[str, Any] | None = None
-            if url is not None:
-                try:
-                    response = await rt.work_client.post(
-                        _work_url(url),
-                        json={
-                            "producer": producer.exec,
-                            "output": step.output,
-                            "consumer": {"agent": ref.agent, "exec": ref.exec},
-                            "consumed_after": consumed_after,
-                        },
-                    )
-                except httpx.HTTPError:
-                    response = None
-                if response is not None and response.status_code == 200:
-                    answer = response.json()
-                elif response is not None and response.status_code == 404:
-                    raise ValueError(f"{producer.agent} has no execution {producer.exec!r}")
-            if answer is not None:
+            produced_after = await self._fetch(producer, step.output, consumed_after)
+            if produced_after is not None:
                 break
             await asyncio.sleep(delay)  # not produced yet, producer contained, or not up
             delay = min(delay * 2, 0.2)
@@ -191,7 +200,7 @@ class Plan:
         edge = Dependency(
             consumer=ref,
             producer=producer,
-            produced_after=int(answer["produced_after"]),
+            produced_after=produced_after,
             consumed_after=consumed_after,
         )
         rt.call(lambda p: p.record_dependency(edge))

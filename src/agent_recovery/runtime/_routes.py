@@ -32,52 +32,77 @@ from ..bindings.http import build_app
 from ._agent import AgentRuntime
 from ._config import ConfigError, failure_spec
 
-__all__ = ["agent_app"]
+__all__ = ["admin_routes", "agent_app", "serve_output"]
 
 _LOOPBACK = frozenset({"127.0.0.1", "::1"})
 _MAX_WORK_BODY = 64 * 1024
 
 
 def agent_app(runtime: AgentRuntime) -> Starlette:
+    """The HTTP binding's app: the recovery endpoint, the work API and the admin API."""
+
     async def consume(request: Request) -> Response:
         body = await request.body()
         if len(body) > _MAX_WORK_BODY:
             return JSONResponse({"error": "too large"}, status_code=413)
         try:
             doc = json.loads(body)
-            exec_id = str(doc["producer"])
-            name = str(doc["output"])
-            consumer = ExecRef(agent=doc["consumer"]["agent"], exec=doc["consumer"]["exec"])
-            consumed_after = doc["consumed_after"]
-        except (ValueError, KeyError, TypeError, ProtocolError):
+        except ValueError:
             return JSONResponse({"error": "malformed"}, status_code=400)
-        if exec_id not in runtime.executions:
-            return JSONResponse({"error": "unknown execution"}, status_code=404)
-        if runtime.contained(exec_id):
-            return JSONResponse({"error": "contained"}, status_code=423)
-        output = runtime.resource.output(exec_id, name)
-        if output is None:
-            return JSONResponse({"error": "not produced yet"}, status_code=409)
-        value, produced_after = output
-        try:
-            edge = Dependency(
-                consumer=consumer,
-                producer=runtime.ref(exec_id),
-                produced_after=produced_after,
-                consumed_after=consumed_after,
-            )
-            runtime.call(lambda p: p.record_dependency(edge))
-        except ProtocolError as exc:
-            return JSONResponse({"error": str(exc)}, status_code=409)
-        runtime.trace(
-            runtime.clock(),
-            "served",
-            exec=exec_id,
-            output=name,
-            consumer=[consumer.agent, consumer.exec],
+        status, answer = serve_output(runtime, doc)
+        return JSONResponse(answer, status_code=status)
+
+    routes = [Route("/work/consume", consume, methods=["POST"]), *admin_routes(runtime)]
+    return build_app(runtime.handle, routes=routes)
+
+
+def serve_output(runtime: AgentRuntime, doc: object) -> tuple[int, dict[str, Any]]:
+    """Give one output to a consumer and record the edge (draft §5.4); (status, answer).
+
+    ``doc`` is ``{"producer", "output", "consumer": {"agent", "exec"},
+    "consumed_after"}``; the answer is ``{"value", "produced_after"}`` or
+    ``{"error"}`` with an HTTP status. Every binding's work API uses it.
+    """
+    try:
+        if not isinstance(doc, dict):
+            raise TypeError("not an object")
+        exec_id = str(doc["producer"])
+        name = str(doc["output"])
+        consumer = ExecRef(agent=doc["consumer"]["agent"], exec=doc["consumer"]["exec"])
+        consumed_after = _counter(doc["consumed_after"])
+    except (ValueError, KeyError, TypeError, ProtocolError):
+        return 400, {"error": "malformed"}
+    if exec_id not in runtime.executions:
+        return 404, {"error": "unknown execution"}
+    if runtime.contained(exec_id):
+        return 423, {"error": "contained"}
+    output = runtime.resource.output(exec_id, name)
+    if output is None:
+        return 409, {"error": "not produced yet"}
+    value, produced_after = output
+    try:
+        edge = Dependency(
+            consumer=consumer,
+            producer=runtime.ref(exec_id),
             produced_after=produced_after,
+            consumed_after=consumed_after,
         )
-        return JSONResponse({"value": value, "produced_after": produced_after})
+        runtime.call(lambda p: p.record_dependency(edge))
+    except ProtocolError as exc:
+        return 409, {"error": str(exc)}
+    runtime.trace(
+        runtime.clock(),
+        "served",
+        exec=exec_id,
+        output=name,
+        consumer=[consumer.agent, consumer.exec],
+        produced_after=produced_after,
+    )
+    return 200, {"value": value, "produced_after": produced_after}
+
+
+def admin_routes(runtime: AgentRuntime) -> list[Route]:
+    """``/admin/state``, ``/admin/records`` and ``/admin/fail``, if the config enables them."""
 
     async def state(request: Request) -> Response:
         if not _local(request):
@@ -111,14 +136,22 @@ def agent_app(runtime: AgentRuntime) -> Starlette:
         ]
         return JSONResponse({"agent": runtime.agent, "since": start, "records": tokens})
 
-    routes = [Route("/work/consume", consume, methods=["POST"])]
-    if runtime.config.admin:
-        routes += [
-            Route("/admin/state", state, methods=["GET"]),
-            Route("/admin/records", records, methods=["GET"]),
-            Route("/admin/fail", fail, methods=["POST"]),
-        ]
-    return build_app(runtime.handle, routes=routes)
+    if not runtime.config.admin:
+        return []
+    return [
+        Route("/admin/state", state, methods=["GET"]),
+        Route("/admin/records", records, methods=["GET"]),
+        Route("/admin/fail", fail, methods=["POST"]),
+    ]
+
+
+def _counter(value: object) -> int:
+    """A checkpoint counter: a JSON integer, or its decimal string (A2A data is doubles)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isdigit() and value.isascii():
+        return int(value)
+    raise ValueError("not a counter")
 
 
 def _local(request: Request) -> bool:

@@ -13,6 +13,7 @@ from ._adapter import activation_context as activation_context
 from ._adapter import agent_card as agent_card
 from ._adapter import build_app as build_app
 from ._adapter import fail_task as fail_task
+from ._adapter import http_client as http_client
 from ._adapter import listen as listen
 from ._adapter import serving as serving
 from ._mapping import EXTENSION_URI as EXTENSION_URI
@@ -45,6 +46,7 @@ __all__ = [
     "fail_task",
     "failure_signal",
     "failure_status_message",
+    "http_client",
     "is_activated",
     "listen",
     "peer_roles",

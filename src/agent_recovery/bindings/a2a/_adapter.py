@@ -48,6 +48,7 @@ from a2a.utils.errors import (
 from starlette.applications import Starlette
 from starlette.datastructures import MutableHeaders
 from starlette.middleware import Middleware
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.types import Message as AsgiMessage
 
@@ -74,6 +75,7 @@ __all__ = [
     "agent_card",
     "build_app",
     "fail_task",
+    "http_client",
     "listen",
     "serving",
 ]
@@ -183,8 +185,13 @@ def agent_card(
     description: str = "An agent that takes part in coordinated recovery.",
     version: str = "1.0.0",
     skills: Sequence[AgentSkill] = (),
+    streaming: bool = False,
 ) -> AgentCard:
-    """A minimal JSON-RPC AgentCard that declares the extension with ``roles``."""
+    """A minimal JSON-RPC AgentCard that declares the extension with ``roles``.
+
+    ``streaming`` lets a client follow a delegated task's status as it changes,
+    which is how a failed task's signal reaches it without polling.
+    """
     return AgentCard(
         name=name,
         description=description,
@@ -196,7 +203,9 @@ def agent_card(
                 protocol_version=PROTOCOL_VERSION_CURRENT,
             )
         ],
-        capabilities=AgentCapabilities(streaming=False, extensions=[extension_declaration(roles)]),
+        capabilities=AgentCapabilities(
+            streaming=streaming, extensions=[extension_declaration(roles)]
+        ),
         default_input_modes=["text/plain"],
         default_output_modes=["text/plain"],
         skills=list(skills)
@@ -242,9 +251,16 @@ class _EchoActivation:
 
 
 def build_app(
-    card: AgentCard, executor: AgentExecutor, *, task_store: TaskStore | None = None
+    card: AgentCard,
+    executor: AgentExecutor,
+    *,
+    task_store: TaskStore | None = None,
+    routes: Sequence[BaseRoute] = (),
 ) -> Starlette:
-    """The agent's ASGI app: its card at the well-known path, JSON-RPC at ``/``."""
+    """The agent's ASGI app: its card at the well-known path, JSON-RPC at ``/``.
+
+    ``routes`` are the agent's own, outside A2A (an operator's API, say).
+    """
     handler = DefaultRequestHandler(
         agent_executor=executor,
         task_store=task_store if task_store is not None else InMemoryTaskStore(),
@@ -256,16 +272,25 @@ def build_app(
         yield
         await handler.aclose()
 
-    routes = [
-        *create_agent_card_routes(card),
-        *create_jsonrpc_routes(handler, rpc_url=DEFAULT_RPC_URL),
-    ]
-    return Starlette(routes=routes, middleware=[Middleware(_EchoActivation)], lifespan=lifespan)
+    return Starlette(
+        routes=[
+            *create_agent_card_routes(card),
+            *create_jsonrpc_routes(handler, rpc_url=DEFAULT_RPC_URL),
+            *routes,
+        ],
+        middleware=[Middleware(_EchoActivation)],
+        lifespan=lifespan,
+    )
 
 
 def listen(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
-    """A bound socket; port 0 picks a free port, so parallel runs never collide."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    """A bound socket; port 0 picks a free port, so parallel runs never collide.
+
+    The protocol is given explicitly: asyncio turns Nagle's algorithm off only
+    on sockets whose ``proto`` is TCP, and with it on, a response written in
+    two parts (head, then body) waits for the peer's delayed ACK, 40 ms each.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     return sock
@@ -275,7 +300,7 @@ def listen(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
 async def serving(app: ASGIApp, sock: socket.socket) -> AsyncIterator[str]:
     """Serve ``app`` with uvicorn on ``sock`` until the block exits; yields the base URL."""
     host, port = sock.getsockname()[:2]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         while not server.started:
@@ -287,6 +312,26 @@ async def serving(app: ASGIApp, sock: socket.socket) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+def http_client(*, timeout: float | None = 10.0, read: float | None = 10.0) -> httpx.AsyncClient:
+    """An httpx client for A2A calls: TCP_NODELAY, no redirects, no proxy from the environment.
+
+    ``read`` is the longest wait for the next bytes of a response; ``None``
+    suits a task's event stream, which may be silent for as long as the task runs.
+    """
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(timeout, read=read, pool=None),
+        # Peers are named by configuration; a redirect would send a signed
+        # message somewhere nobody configured.
+        follow_redirects=False,
+        trust_env=False,
+        # Requests are written in parts; without TCP_NODELAY each part after
+        # the first can wait for the peer's delayed ACK (40 ms).
+        transport=httpx.AsyncHTTPTransport(
+            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+        ),
+    )
 
 
 def activation_context(timeout: float | None = None) -> ClientCallContext:
@@ -314,7 +359,7 @@ class RecoveryClient:
     ) -> RecoveryClient:
         """Fetch the peer's AgentCard from ``url`` and make a client for it."""
         own = httpx_client is None
-        client = httpx.AsyncClient() if httpx_client is None else httpx_client
+        client = http_client() if httpx_client is None else httpx_client
         try:
             card = await A2ACardResolver(client, url).get_agent_card()
         except A2AError as exc:
@@ -327,18 +372,20 @@ class RecoveryClient:
         self,
         jws: str,
         *,
-        role: ExtensionRole,
+        role: ExtensionRole | None,
         reference_task_ids: Sequence[str] = (),
         timeout: float | None = None,
     ) -> str | None:
         """Send one JWS to a peer that declares ``role``; return its reply JWS, if any.
 
         ``role`` is what the message needs of the peer: ``coordinator`` for a
-        failure signal, ``participant`` otherwise (draft §12.3.2). A peer whose
-        card lacks it is never sent anything: an agent that does not know the
-        extension would take the message for ordinary input.
+        failure signal, ``participant`` for the other messages a sender
+        initiates (draft §12.3.2); ``None``, for a reply sent later, asks only
+        that the peer declare the extension. A peer whose card lacks it is
+        never sent anything: an agent that does not know the extension would
+        take the message for ordinary input.
         """
-        if role not in self.roles:
+        if not self.roles if role is None else role not in self.roles:
             raise DeliveryError(f"the peer does not declare {EXTENSION_URI} with role {role}")
         request = SendMessageRequest(
             message=protocol_message(

@@ -27,7 +27,16 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Final
 
-from a2a.types import AgentCard, AgentExtension, Message, Part, Role, Task, TaskState
+from a2a.types import (
+    AgentCard,
+    AgentExtension,
+    Message,
+    Part,
+    Role,
+    Task,
+    TaskState,
+    TaskStatusUpdateEvent,
+)
 from google.protobuf import json_format
 
 from ..._errors import ErrorCode, LocalProtocolError, RemoteProtocolError
@@ -210,8 +219,12 @@ def failure_status_message(
     return message
 
 
-def failure_signal(task: Task) -> str | None:
-    """The failure signal a FAILED task carries in its status message, if any (draft §12.3.5)."""
+def failure_signal(task: Task | TaskStatusUpdateEvent) -> str | None:
+    """The failure signal a FAILED task carries in its status message, if any (draft §12.3.5).
+
+    ``task`` is the task itself (a response, a task query) or one update of
+    its status (a streamed event, a push notification).
+    """
     if task.status.state != TaskState.TASK_STATE_FAILED or not task.status.HasField("message"):
         return None
     carried = carried_messages(task.status.message)
