@@ -443,3 +443,19 @@ def test_an_effect_without_outputs_is_work_to_undo() -> None:
         answers[-1].append(results[0].outcome if results else None)
     assert answers[0][-1] == "not-needed" and "RollbackRequested" not in answers[0]
     assert answers[1][-1] is None and "RollbackRequested" in answers[1]
+
+
+def test_an_effect_completing_during_containment_counts() -> None:
+    # draft §6.5: an uninterruptible effect in progress at the halt may
+    # complete; the rollback's outcome must take it into account, so the
+    # engine asks the application instead of answering not-needed.
+    peer = Peer()
+    peer.p.take_checkpoint(E)  # 2: nothing done since
+    peer.halt()
+    peer.events()
+    with pytest.raises(LocalProtocolError):
+        peer.p.take_checkpoint(E)  # a contained execution starts nothing new
+    peer.p.record_effect(E)  # but the effect that was under way finished
+    out = peer.rollback(target=2)
+    assert not [m for m in out if isinstance(m, RollbackResult)]
+    assert [e for e in peer.events() if isinstance(e, RollbackRequested)]

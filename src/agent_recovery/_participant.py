@@ -228,8 +228,12 @@ class Participant:
         that a rollback to the last checkpoint has work to undo: without this
         the engine would answer such a rollback ``not-needed`` itself (draft
         §8.5). Producing or consuming an output counts already.
+
+        Allowed while the execution is contained: an effect that was in
+        progress at the halt and could not be interrupted may complete, and
+        the rollback's outcome must take it into account (draft §6.5).
         """
-        self._working(execution).clean = False
+        self._get(execution).clean = False
 
     def record_dependency(self, dependency: Dependency) -> None:
         """Record an edge this agent took part in, as producer or consumer (draft §5.4)."""
