@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -21,6 +22,7 @@ from agent_recovery.bindings.http import (
     RETRY_AFTER_CODES,
     STATUS_FOR_CODE,
     DeliveryError,
+    RecoveryClient,
     answer_for_refusal,
     answer_for_reply,
     code_for_type,
@@ -31,6 +33,7 @@ from agent_recovery.bindings.http import (
     read_response,
     retry_after_seconds,
 )
+from agent_recovery.bindings.http._client import same_host_or_https
 from agent_recovery.bindings.http._mapping import method_not_allowed, unsupported_media_type
 from agent_recovery.security import MAX_JWS_SIZE, Signer, generate_private_jwk
 from agent_recovery.security.keys import Algorithm
@@ -227,3 +230,31 @@ def test_read_response_classifies_answers() -> None:
         read_response(200, "text/html", b"<html/>")
     with pytest.raises(DeliveryError):
         read_response(302, None, b"")
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("https://agent.example/.well-known/agent-recovery", True),
+        ("http://127.0.0.1:8400/.well-known/agent-recovery", True),
+        ("http://127.8.9.10/.well-known/agent-recovery", True),
+        ("http://[::1]:8400/.well-known/agent-recovery", True),
+        ("http://localhost:8400/.well-known/agent-recovery", True),
+        ("http://192.0.2.7:8400/.well-known/agent-recovery", False),
+        ("http://agent.example/.well-known/agent-recovery", False),
+        ("ftp://127.0.0.1/x", False),
+        ("not a url", False),
+    ],
+)
+def test_http_only_between_endpoints_on_the_same_host(url: str, allowed: bool) -> None:
+    # draft §12.2: the "http" scheme MUST NOT be used except on the same host.
+    assert same_host_or_https(url) is allowed
+    if allowed:
+        return
+
+    async def main() -> None:
+        async with RecoveryClient(timeout=0.5) as client:
+            with pytest.raises(DeliveryError, match="loopback"):
+                await client.send(url, b"a.b.c")
+
+    asyncio.run(main())

@@ -11,6 +11,7 @@ a lost message, and its timers decide what follows (draft §8.4).
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 from dataclasses import dataclass
 
@@ -25,7 +26,7 @@ from ._mapping import (
     parse_problem,
 )
 
-__all__ = ["Delivery", "DeliveryError", "RecoveryClient"]
+__all__ = ["Delivery", "DeliveryError", "RecoveryClient", "same_host_or_https"]
 
 _ACCEPT = f"{JWS_MEDIA_TYPE}, {PROBLEM_MEDIA_TYPE}"
 
@@ -117,6 +118,10 @@ class RecoveryClient:
 
     async def send(self, url: str, jws: bytes) -> Delivery:
         """POST one message (draft §12.2); see the module docstring for the outcomes."""
+        if not same_host_or_https(url):
+            # draft §12.2: "http" only between endpoints on the same host; a
+            # loopback address is the only one we can know to be that.
+            raise DeliveryError(f"{url}: 'http' is allowed only to a loopback address")
         try:
             response = await self.post(url, jws)
         except httpx.HTTPError as exc:
@@ -127,6 +132,25 @@ class RecoveryClient:
             response.content,
             response.headers.get("retry-after"),
         )
+
+
+def same_host_or_https(url: str) -> bool:
+    """Whether the binding may send to ``url``: any "https" URL, or "http" on loopback."""
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        return False
+    if parsed.scheme == "https":
+        return True
+    if parsed.scheme != "http":
+        return False
+    host = parsed.host
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def read_response(
