@@ -319,6 +319,11 @@ def test_two_agents_recover_over_real_http(tmp_path: Path) -> None:
                 }
                 # The audit consumed push's output made after push's checkpoint 1.
                 assert members == {"push": "restored", "audit": "restored"}
+                # draft §5.1: the recovery id carries 96 random bits (16 base64url
+                # characters) before the coordinator's counter.
+                recovery = boss.state()["recoveries"][0]["id"]
+                epoch, _, counter = recovery.partition(".")
+                assert len(epoch) == 16 and counter.startswith("c"), recovery
                 assert worker.resource.dump()["config"]["r1"] == ["hostname r1"]
         finally:
             await boss.stop()

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import secrets
 import shutil
 import socket
 import tempfile
@@ -162,8 +163,11 @@ class AgentRuntime:
         self.store = Store(state)
         # Message ids are per sender; both engines send as this agent, so they
         # take disjoint names. A durable store keeps the counters across
-        # restarts; a temporary one does not, so its ids carry the boot time.
-        prefix = "" if self._tmp is None else f"{clock():x}."
+        # restarts; a temporary one does not. Every id also carries 96 random
+        # bits drawn at start: the coordinator's ids name recoveries, which
+        # should be globally unique (draft §5.1), and a restart without the
+        # store's counters cannot reuse an id.
+        prefix = secrets.token_urlsafe(12) + "."
         retry, bounds = config.retry, config.bounds
         me = self.agent
 
