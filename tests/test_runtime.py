@@ -423,3 +423,69 @@ def test_messages_that_arrive_together_are_processed_together(tmp_path: Path) ->
             await runtime.stop()
 
     asyncio.run(main())
+
+
+def test_compensation_needs_the_agents_own_permission(tmp_path: Path) -> None:
+    # draft §9.2, §13.7: a rollback grants no permission. An execution whose
+    # agent may not compensate is answered refused/unauthorized and nothing is
+    # done; the same request for an execution it may compensate is carried out.
+    from agent_recovery._messages import Halt, Rollback, RollbackResult
+    from agent_recovery._model import Action, ExecRef, Reason, ReasonKind
+    from agent_recovery._wire import decode, encode
+    from agent_recovery.security import Signer
+
+    write_keys(tmp_path / "keys", {"boss": BOSS, "worker": WORKER})
+    doc = {
+        "agent": WORKER,
+        "key": "keys/worker.jwk",
+        "trusted_keys": "keys/jwks.json",
+        "state": "worker.db",
+        "resource": "resource.db",
+        "executions": [
+            {"id": "denied", "reversibility": "compensable", "authority": [BOSS]},
+            {"id": "allowed", "reversibility": "compensable", "authority": [BOSS]},
+        ],
+    }
+    doc["executions"][0]["permitted"] = ["restore"]
+    boss = Signer.from_file(tmp_path / "keys" / "boss.jwk")
+    verifier = Verifier(load_jwk_set(tmp_path / "keys" / "jwks.json"))
+
+    async def main() -> dict[str, RollbackResult]:
+        runtime = AgentRuntime(parse_config(doc, base=tmp_path))
+        await runtime.start()
+        results: dict[str, RollbackResult] = {}
+        try:
+            now = runtime.clock()
+            for name in ("denied", "allowed"):
+                ref = ExecRef(agent=WORKER, exec=name)
+                runtime.call(lambda p, r=ref: p.take_checkpoint(r))
+                runtime.call(lambda p, r=ref: p.record_effect(r))
+                common = {"sender": BOSS, "recipient": WORKER, "iat": now, "trigger": "s-1"}
+                halt = Halt(id=f"h-{name}", recovery="r-1", execution=ref, created=now, **common)
+                runtime._process([boss.sign(encode(halt))])
+                rollback = Rollback(
+                    id=f"rb-{name}",
+                    recovery="r-1",
+                    execution=ref,
+                    target=1,
+                    action=Action.COMPENSATE,
+                    reason=Reason(kind=ReasonKind.ORIGIN),
+                    **common,
+                )
+                (answer,) = runtime._process([boss.sign(encode(rollback))])
+                result = decode(verifier.verify(answer.body).payload)
+                assert isinstance(result, RollbackResult)
+                results[name] = result
+        finally:
+            await runtime.stop()
+        return results
+
+    results = asyncio.run(main())
+    assert results["denied"].outcome == "refused"
+    assert results["denied"].code == "unauthorized"
+    assert results["allowed"].outcome == "compensated"
+    with pytest.raises(ConfigError, match="permitted"):
+        parse_config(
+            {**doc, "executions": [{**doc["executions"][0], "permitted": ["delete"]}]},
+            base=tmp_path,
+        )

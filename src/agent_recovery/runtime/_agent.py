@@ -606,6 +606,33 @@ class AgentRuntime:
                 ),
             )
             return
+        kind = "compensate" if action is Action.COMPENSATE else "restore"
+        if x is not None and action is not Action.NONE and kind not in x.permitted:
+            # draft §9.2, §13.7: the authority to request a rollback is not the
+            # authority to act; this agent's own policy decides, and says no.
+            self.trace(
+                now,
+                "undo",
+                exec=exec_id,
+                action=action.value,
+                target=event.target,
+                outcome="refused",
+                details=[f"{kind} not permitted by this agent's policy"],
+                repeated=False,
+                recovery=event.recovery,
+            )
+            self._call(
+                self.participant,
+                lambda p: p.rollback_done(
+                    event.execution,
+                    Outcome.REFUSED,
+                    checkpoint=position,
+                    now=now,
+                    code=ErrorCode.UNAUTHORIZED,
+                    detail=f"{kind} is not permitted by this agent's policy",
+                ),
+            )
+            return
         try:
             if action in (Action.CANCEL_RESTORE, Action.RESTORE):
                 result = self.resource.restore(exec_id, device, event.target, event.recovery, now)

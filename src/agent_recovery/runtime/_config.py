@@ -36,7 +36,10 @@ The member ``conformance`` is for the conformance runner and is ignored here.
 A peer's URL is its base URL (the recovery endpoint is ``DEFAULT_PATH`` under
 it) or the full endpoint URL. ``peers_file`` names a JSON object of the same
 shape that is read again whenever an unknown peer is needed, so processes can
-be started on ephemeral ports and introduced afterwards.
+be started on ephemeral ports and introduced afterwards. An execution's
+``permitted`` lists the undo actions this agent's own policy allows for it
+(``"restore"``, ``"compensate"``; both by default); a rollback that asks for
+another is refused with ``unauthorized`` (draft §13.7).
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ from .._scope import Bounds
 from .._state import Retry
 
 __all__ = [
+    "UNDO_ACTIONS",
     "AgentConfig",
     "ConfigError",
     "CoordinatedExecution",
@@ -64,6 +68,11 @@ __all__ = [
     "load_config",
     "parse_config",
 ]
+
+
+# The two kinds of undo an agent's policy can allow or deny: "restore" (also
+# for cancel-restore) and "compensate".
+UNDO_ACTIONS: frozenset[str] = frozenset({"compensate", "restore"})
 
 
 class ConfigError(ValueError):
@@ -115,6 +124,9 @@ class ExecutionConfig:
     domain: str | None = None
     device: str | None = None  # the device whose configuration ``apply`` changes
     steps: tuple[Step, ...] = ()
+    # The undo actions this agent's own policy lets it take for the execution
+    # (draft §13.7: a rollback grants no permission the agent lacks).
+    permitted: frozenset[str] = frozenset(UNDO_ACTIONS)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -280,7 +292,11 @@ def _coordinated(value: object, where: str) -> CoordinatedExecution:
 
 def _execution(value: object, where: str, agent: str) -> ExecutionConfig:
     item = _object(value, where)
-    _known(item, where, {"id", "reversibility", "authority", "domain", "device", "steps", "note"})
+    _known(
+        item,
+        where,
+        {"id", "reversibility", "authority", "domain", "device", "steps", "note", "permitted"},
+    )
     try:
         reversibility = Reversibility(_text(item, "reversibility", where))
     except ValueError as exc:
@@ -302,7 +318,11 @@ def _execution(value: object, where: str, agent: str) -> ExecutionConfig:
     device = item.get("device")
     if device is not None and not isinstance(device, str):
         raise ConfigError(f"{where}.device: not text")
+    permitted = frozenset(_array(item.get("permitted", sorted(UNDO_ACTIONS)), f"{where}.permitted"))
+    if not permitted <= UNDO_ACTIONS:
+        raise ConfigError(f"{where}.permitted: only {sorted(UNDO_ACTIONS)}")
     return ExecutionConfig(
+        permitted=permitted,
         id=exec_id,
         reversibility=reversibility,
         authority=authority,
