@@ -459,3 +459,50 @@ def test_an_effect_completing_during_containment_counts() -> None:
     out = peer.rollback(target=2)
     assert not [m for m in out if isinstance(m, RollbackResult)]
     assert [e for e in peer.events() if isinstance(e, RollbackRequested)]
+
+
+def test_a_rollback_reason_is_checked_against_the_recorded_edges() -> None:
+    # draft §13.5: the edge that brought the execution in should be one it
+    # recorded as consumer, and the target that edge's consumed_after; a
+    # discrepancy is recorded (an event) and the rollback still goes ahead.
+    from agent_recovery._events import ReasonDiscrepancy
+
+    g = ExecRef(agent="q", exec="g")
+    consumed = Dependency(consumer=E, producer=g, produced_after=3, consumed_after=1)
+    other = Dependency(consumer=E, producer=g, produced_after=4, consumed_after=1)
+
+    def run(via: Dependency, target: int) -> list[str]:
+        peer = Peer()
+        peer.p.record_dependency(consumed)
+        peer.halt()
+        peer.events()
+        reason = Reason(kind=ReasonKind.DIRECT, via=via)
+        peer.send(
+            Rollback(**peer.common("c1", "r1"), target=target, action=Action.RESTORE, reason=reason)
+        )
+        events = peer.events()
+        assert [e for e in events if isinstance(e, RollbackRequested)]  # it goes ahead
+        return [e.detail for e in events if isinstance(e, ReasonDiscrepancy)]
+
+    assert run(consumed, 1) == []
+    assert run(consumed, 0) == ["target 0 is not the edge's consumed_after 1"]
+    assert run(other, 1) == ["the reason's edge matches no dependency recorded here"]
+    # The consumer-side edge survives a snapshot and is gone once the
+    # execution is restored to a checkpoint at or before its consumption.
+    peer = Peer()
+    peer.p.record_dependency(consumed)
+    restored = Participant.from_snapshot(peer.p.snapshot(), retry=Retry())
+    assert restored.snapshot() == peer.p.snapshot()
+    assert "consumed" in json.dumps(peer.p.snapshot())
+    peer.halt()
+    peer.send(
+        Rollback(
+            **peer.common("c1", "r1"),
+            target=1,
+            action=Action.RESTORE,
+            reason=Reason(kind=ReasonKind.DIRECT, via=consumed),
+        )
+    )
+    peer.p.rollback_done(E, Outcome.RESTORED, checkpoint=1, now=peer.now)
+    assert not [e for e in peer.events() if isinstance(e, ReasonDiscrepancy)]
+    assert json.loads(json.dumps(peer.p.snapshot()))["executions"][0]["consumed"] == []

@@ -21,6 +21,7 @@ from ._errors import RemoteProtocolError as RemoteProtocolError
 from ._events import AppraisalRequired as AppraisalRequired
 from ._events import Event as Event
 from ._events import HaltRequested as HaltRequested
+from ._events import ReasonDiscrepancy as ReasonDiscrepancy
 from ._events import RecoveryEnded as RecoveryEnded
 from ._events import RecoveryStarted as RecoveryStarted
 from ._events import Resumed as Resumed
@@ -105,6 +106,7 @@ __all__ = [
     "Progress",
     "ProtocolError",
     "Reason",
+    "ReasonDiscrepancy",
     "ReasonKind",
     "RecommendedAction",
     "RecordMember",

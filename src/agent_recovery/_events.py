@@ -37,6 +37,7 @@ __all__ = [
     "AppraisalRequired",
     "Event",
     "HaltRequested",
+    "ReasonDiscrepancy",
     "RecoveryEnded",
     "RecoveryStarted",
     "Resumed",
@@ -108,6 +109,20 @@ class Resumed:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ReasonDiscrepancy:
+    """A rollback's reason or target does not match the dependencies recorded here.
+
+    The rollback is carried out all the same (the coordinator computed the set
+    from both sides' reports); the discrepancy is for the agent's own log and
+    its operators (draft §13.5).
+    """
+
+    execution: ExecRef
+    recovery: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SignalAcknowledged:
     """The recovery authority accepted failure signal ``signal`` (draft §6.2)."""
 
@@ -171,6 +186,7 @@ Event: TypeAlias = (
     HaltRequested
     | RollbackRequested
     | Resumed
+    | ReasonDiscrepancy
     | SignalAcknowledged
     | SignalRefused
     | SignalUndelivered

@@ -35,6 +35,7 @@ from ._errors import ErrorCode, LocalProtocolError
 from ._events import (
     Event,
     HaltRequested,
+    ReasonDiscrepancy,
     Resumed,
     RollbackRequested,
     SignalAcknowledged,
@@ -64,6 +65,7 @@ from ._model import (
     ExecRef,
     Facts,
     Outcome,
+    ReasonKind,
     Residual,
     Severity,
     check_identifier,
@@ -251,8 +253,12 @@ class Participant:
                 raise LocalProtocolError(ErrorCode.MALFORMED, "edge names a future checkpoint")
         for x in mine:
             x.clean = False  # producing or consuming is an effect after the checkpoint
-            if x.ref == dependency.producer and dependency.consumer != dependency.producer:
+            if dependency.consumer == dependency.producer:
+                continue
+            if x.ref == dependency.producer:
                 x.dependents.add(dependency)
+            else:
+                x.consumed.add(dependency)
 
     def set_status(self, execution: ExecRef, status: ExecStatus) -> None:
         self._get(execution).status = status
@@ -624,6 +630,11 @@ class Participant:
         claim.target = message.target
         claim.action = message.action
         claim.reason = message.reason
+        discrepancy = _reason_discrepancy(x, message)
+        if discrepancy is not None:
+            self._events.append(
+                ReasonDiscrepancy(execution=x.ref, recovery=claim.recovery, detail=discrepancy)
+            )
         if x.clean and x.position <= message.target:
             # draft §8.5: nothing after the target is left (an earlier recovery
             # restored it); answering not-needed guarantees no work is undone twice.
@@ -681,6 +692,8 @@ class Participant:
             # Outputs made after the restored checkpoint no longer exist; their
             # consumers were members of this same recovery (draft §7).
             x.dependents = {d for d in x.dependents if d.produced_after < checkpoint}
+            # And whatever it consumed after that checkpoint was never used.
+            x.consumed = {d for d in x.consumed if d.consumed_after < checkpoint}
         assert claim.request is not None
         common: dict[str, Any] = {
             "id": self._next_id(),
@@ -790,3 +803,22 @@ def _default_ids(n: int) -> str:
 
 def _ref(x: ExecutionRecord) -> ExecRef:
     return x.ref
+
+
+def _reason_discrepancy(x: ExecutionRecord, message: Rollback) -> str | None:
+    """What does not match between a rollback's reason and the edges recorded here.
+
+    draft §13.5: the edge that brought this execution into the set should be
+    one it recorded as consumer, and the target that edge's consumed_after.
+    An origin has no edge to check.
+    """
+    via = message.reason.via
+    if message.reason.kind is ReasonKind.ORIGIN or via is None:
+        return None
+    if via.consumer != x.ref:
+        return "the reason's edge names another consumer"
+    if via not in x.consumed:
+        return "the reason's edge matches no dependency recorded here"
+    if message.target != via.consumed_after:
+        return f"target {message.target} is not the edge's consumed_after {via.consumed_after}"
+    return None

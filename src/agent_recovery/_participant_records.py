@@ -74,6 +74,9 @@ class ExecutionRecord:
     high: int  # the highest checkpoint number ever taken
     clean: bool = True  # no effect since ``position`` was taken or restored
     dependents: set[Dependency] = field(default_factory=set)
+    # draft §5.4: the edges in which it consumed, kept to check a rollback's
+    # reason against (draft §13.5).
+    consumed: set[Dependency] = field(default_factory=set)
     claim: Claim | None = None
     suspended: list[Claim] = field(default_factory=list)  # oldest claim last
     history: dict[tuple[str, str], Claim] = field(default_factory=dict)
@@ -150,6 +153,7 @@ def dump_execution(x: ExecutionRecord) -> dict[str, Any]:
         "high": x.high,
         "clean": x.clean,
         "dependents": [dump_dependency(d) for d in sorted(x.dependents)],
+        "consumed": [dump_dependency(d) for d in sorted(x.consumed)],
         "claim": None if x.claim is None else dump_claim(x.claim),
         "suspended": [dump_claim(c) for c in x.suspended],
         "history": [dump_claim(c) for _, c in sorted(x.history.items())],
@@ -167,6 +171,7 @@ def load_execution(d: dict[str, Any]) -> ExecutionRecord:
         high=d["high"],
         clean=d["clean"],
         dependents={load_dependency(e) for e in d["dependents"]},
+        consumed={load_dependency(e) for e in d.get("consumed", ())},
         claim=None if d["claim"] is None else load_claim(d["claim"]),
         suspended=[load_claim(c) for c in d["suspended"]],
     )

@@ -40,6 +40,7 @@ from .._errors import ErrorCode
 from .._events import (
     Event,
     HaltRequested,
+    ReasonDiscrepancy,
     RecoveryEnded,
     RecoveryStarted,
     Resumed,
@@ -567,6 +568,16 @@ class AgentRuntime:
             )
         elif isinstance(event, SignalAcknowledged):
             self.trace(now, "signal-acknowledged", signal=event.signal, recovery=event.recovery)
+        elif isinstance(event, ReasonDiscrepancy):
+            # draft §13.5: recorded for the operators; the rollback goes ahead.
+            _log.warning("%s: %s (recovery %s)", event.execution.exec, event.detail, event.recovery)
+            self.trace(
+                now,
+                "reason-discrepancy",
+                exec=event.execution.exec,
+                recovery=event.recovery,
+                detail=event.detail,
+            )
         elif isinstance(event, (SignalRefused, SignalUndelivered, WarningReceived)):
             self.trace(now, type(event).__name__, detail=repr(event))
         for listener in self._listeners:
