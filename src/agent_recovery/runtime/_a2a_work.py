@@ -309,6 +309,9 @@ class A2AWork:
             end=asyncio.get_running_loop().create_future(),
         )
         self.tasks.open(entry)
+        # draft §12.3.4: this agent's own messages about the execution (a
+        # failure-signal sent as a Message) name the task too.
+        self.transport.task_ids[rt.ref(x.id)] = context.task_id
         try:
             await updater.start_work()
             rt.trace(rt.clock(), "task", exec=x.id, task=context.task_id, state="working")
