@@ -78,7 +78,9 @@ from ..security import (
 )
 from ..security.endpoint import Admitted
 from ..security.ratelimit import DEFAULT_POLICIES
+from ..security.replay import ReplayCache
 from ..store import DurableParty, Store
+from ..store._replay import ReplayJournal
 from ._config import AgentConfig, ExecutionConfig, FailureSpec
 from ._engines import AgentEngines, Outbound
 from ._resource import Resource, ResourceError, UndoResult
@@ -86,6 +88,12 @@ from ._resource import Resource, ResourceError, UndoResult
 __all__ = ["AgentRuntime", "Trace", "Transport", "wall_clock"]
 
 _log = logging.getLogger("agent_recovery.runtime")
+
+# Requests in flight at once: the client's connection pool (RecoveryClient's
+# default). The rest wait here, not in the pool, whose bookkeeping costs time
+# proportional to the requests queued in it at every exchange: a thousand halts
+# queued there made sending quadratic.
+_IN_FLIGHT = 100
 
 
 def _fits(declared: Reversibility | None, action: Action) -> bool:
@@ -208,6 +216,18 @@ class AgentRuntime:
                 for name, (b, i) in config.rate_limits.items()
             }
         )
+        # draft §9.3: the replay cache lives in the store file too, so a
+        # restart loses none of it; it is complete since the journal began, or
+        # since the bound of a batch a crash cut short (store/_replay.py).
+        # A store in a temporary directory is new at every start: whatever an
+        # earlier start accepted is unknown, so the cache is complete from now.
+        self.replay_journal = ReplayJournal(
+            self.store.path, now=clock(), lost_before=0 if self._tmp is None else clock()
+        )
+        replay = ReplayCache(
+            complete_since=self.replay_journal.complete_since, journal=self.replay_journal
+        )
+        replay.restore(self.replay_journal.entries(clock()), clock())
         self.endpoint = Endpoint(
             agent=self.agent,
             engine=self.engines,
@@ -215,17 +235,20 @@ class AgentRuntime:
             resolver=self.keys,
             limiter=RateLimiter(policies),
             events=self._security_event,
+            replay=replay,
         )
         self.resource = Resource(config.resource, devices=config.devices)
         self.executions: dict[str, ExecutionConfig] = {x.id: x for x in config.executions}
         self._client = client
         self._own_client = client is None
+        self._in_flight = asyncio.Semaphore(_IN_FLIGHT)
         self._work_client: httpx.AsyncClient | None = None
         self._peers: dict[str, str] = dict(config.peers)
         self._timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._flusher: asyncio.Task[None] | None = None
         self._listeners: list[Callable[[Event], None]] = []
+        self._signals: dict[str, tuple[str, FailureSpec]] = {}  # id -> execution, failure
         self._queue: list[tuple[bytes, asyncio.Future[Answer] | None]] = []
         self._scheduled = False
         self.started = False
@@ -299,6 +322,8 @@ class AgentRuntime:
             await self._client.close()
         if self._work_client is not None:
             await self._work_client.aclose()
+        self.replay_journal.commit(self.clock())
+        self.replay_journal.close()
         self.store.close()
         self.resource.close()
         self.trace.close()
@@ -364,6 +389,10 @@ class AgentRuntime:
         """
         now = self.clock()
         endpoint = self.endpoint
+        # No message this batch accepts was issued after now + skew; if the
+        # process dies before the batch's replay entries are written, the cache
+        # is complete only from there (store/_replay.py, draft §9.3).
+        self.replay_journal.begin(now + endpoint.replay.skew_ms + 1)
         answers: list[Answer | None] = [None] * len(tokens)
         run: list[tuple[int, Admitted]] = []
         ids: set[tuple[str, str]] = set()
@@ -450,7 +479,8 @@ class AgentRuntime:
                 url = self.peer_url(entry.recipient)
                 if url is None:
                     raise DeliveryError(f"no URL for peer {entry.recipient!r}")
-                delivery = await self.client.send(url, entry.token)
+                async with self._in_flight:
+                    delivery = await self.client.send(url, entry.token)
             reply = delivery.reply
         except DeliveryError as exc:
             # A lost message: the sending engine's timers retransmit (draft §8.4).
@@ -500,6 +530,7 @@ class AgentRuntime:
     def _after(self) -> None:
         """Move every output of the steps just taken: events, messages, the timer."""
         self._drain()
+        self.replay_journal.commit(self.clock())
         for out in self.engines.take_outbound():
             self._spawn(self._send(out))
         self._arm()
@@ -567,6 +598,7 @@ class AgentRuntime:
                 result=event.result.value,
             )
         elif isinstance(event, SignalAcknowledged):
+            self._signals.pop(event.signal, None)
             self.trace(now, "signal-acknowledged", signal=event.signal, recovery=event.recovery)
         elif isinstance(event, ReasonDiscrepancy):
             # draft §13.5: recorded for the operators; the rollback goes ahead.
@@ -580,6 +612,10 @@ class AgentRuntime:
             )
         elif isinstance(event, (SignalRefused, SignalUndelivered, WarningReceived)):
             self.trace(now, type(event).__name__, detail=repr(event))
+            if isinstance(event, SignalRefused) and event.code == ErrorCode.STALE:
+                self._resignal(event.signal)
+            elif not isinstance(event, WarningReceived):
+                self._signals.pop(event.signal, None)
         for listener in self._listeners:
             listener(event)
 
@@ -700,6 +736,7 @@ class AgentRuntime:
                 detail=spec.detail,
             ),
         )
+        self._signals[signal_id] = (exec_id, spec)
         self.trace(
             now,
             "failure",
@@ -718,6 +755,20 @@ class AgentRuntime:
         value = self._call(self.participant, fn)
         self._after()
         return value
+
+    def _resignal(self, signal_id: str) -> None:
+        """A signal refused as stale was not accepted: send the failure again (draft §9.3).
+
+        The authority refuses it when it cannot know whether it saw it (it lost
+        its replay cache, or the signal outlived the freshness window); "a
+        message that must be sent again after W has passed is a new message".
+        Not if a recovery already contains the execution: then it was seen.
+        """
+        sent = self._signals.pop(signal_id, None)
+        if sent is None or self.contained(sent[0]):
+            return
+        exec_id, spec = sent
+        asyncio.get_running_loop().call_soon(self.signal_failure, exec_id, spec)
 
     def contained(self, exec_id: str) -> bool:
         return self.participant.engine.state_of(self.ref(exec_id)) is not MemberState.IDLE

@@ -26,14 +26,22 @@ its own share, not everyone's.
 
 Checking is read-only; :meth:`ReplayCache.commit` records a message only after
 the engine accepted it, so a refused message leaves the cache as it was.
+
+A receiver that lost its cache (a restart without durable storage) refuses as
+``stale`` every message issued before ``complete_since``, the time from which
+its cache is complete (draft §9.3). A durable receiver gives the cache a
+:class:`ReplayJournal` that keeps every entry, and rebuilds the cache from it
+with :meth:`ReplayCache.restore` on restart; its cache is then complete since
+the journal was created.
 """
 
 from __future__ import annotations
 
 import hashlib
 import heapq
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Protocol
 
 from .._errors import ErrorCode, LocalProtocolError, RemoteProtocolError
 
@@ -46,6 +54,7 @@ __all__ = [
     "ENTRY_OVERHEAD",
     "ReplayCache",
     "ReplayEntry",
+    "ReplayJournal",
     "digest",
 ]
 
@@ -74,6 +83,16 @@ class ReplayEntry:
     reply: bytes | None  # the signed reply sent for it, resent on an exact duplicate
 
 
+class ReplayJournal(Protocol):
+    """Durable storage for a replay cache's entries (draft §9.3)."""
+
+    def put(self, key: tuple[str, str], entry: ReplayEntry) -> None:
+        """Keep ``entry``, the cache's new entry for ``key``."""
+
+    def put_reply(self, key: tuple[str, str], reply: bytes) -> None:
+        """Replace the reply kept for ``key``."""
+
+
 class ReplayCache:
     """Bounded replay cache implementing the rule above. Time is an argument."""
 
@@ -81,8 +100,10 @@ class ReplayCache:
         "_bytes",
         "_entries",
         "_expiry",
+        "_journal",
         "_per_sender",
         "capacity",
+        "complete_since",
         "max_bytes",
         "max_per_sender",
         "skew_ms",
@@ -97,9 +118,13 @@ class ReplayCache:
         capacity: int = DEFAULT_CAPACITY,
         max_bytes: int = DEFAULT_MAX_BYTES,
         max_per_sender: int = DEFAULT_PER_SENDER,
+        complete_since: int | None = None,
+        journal: ReplayJournal | None = None,
     ) -> None:
         if min(window_ms, capacity, max_bytes, max_per_sender) <= 0 or skew_ms < 0:
             raise ValueError("replay cache limits must be positive")
+        self.complete_since = complete_since
+        self._journal = journal
         self.window_ms = window_ms
         self.skew_ms = skew_ms
         self.capacity = capacity
@@ -151,6 +176,12 @@ class ReplayCache:
             raise RemoteProtocolError(ErrorCode.STALE, "issued-at is older than the window")
         if iat > now + self.skew_ms:
             raise RemoteProtocolError(ErrorCode.STALE, "issued-at is too far in the future")
+        if self.complete_since is not None and iat < self.complete_since:
+            # draft §9.3: a copy of this message may have been accepted by the
+            # cache this receiver lost; only "stale" is safe.
+            raise RemoteProtocolError(
+                ErrorCode.STALE, "issued before this receiver's replay cache is complete"
+            )
         entry = self._entries.get((sender, message_id))
         if entry is not None:
             if entry.digest == digest(data):
@@ -193,9 +224,30 @@ class ReplayCache:
         old = self._entries.get(key)
         if old is not None:  # check() would have refused it or returned it
             raise LocalProtocolError(ErrorCode.INTERNAL, "message is already recorded")
+        self._add(key, entry)
+        if self._journal is not None:
+            self._journal.put(key, entry)
+
+    def restore(self, entries: Iterable[tuple[tuple[str, str], ReplayEntry]], now: int) -> int:
+        """Load the entries a journal kept; return how many are still in force.
+
+        The entries were admitted within the bounds when they were accepted;
+        they are loaded even if the bounds shrank since, so that the cache stays
+        complete (new messages are then refused as ``overloaded`` until enough
+        expire).
+        """
+        loaded = 0
+        for key, entry in entries:
+            if entry.expires < now or key in self._entries:
+                continue
+            self._add(key, entry)
+            loaded += 1
+        return loaded
+
+    def _add(self, key: tuple[str, str], entry: ReplayEntry) -> None:
         self._entries[key] = entry
         self._bytes += _cost(key, entry)
-        self._per_sender[sender] = self._per_sender.get(sender, 0) + 1
+        self._per_sender[key[0]] = self._per_sender.get(key[0], 0) + 1
         heapq.heappush(self._expiry, (entry.expires, key))
 
     def update_reply(self, *, sender: str, message_id: str, reply: bytes) -> bool:
@@ -214,6 +266,8 @@ class ReplayCache:
         )
         self._entries[key] = updated
         self._bytes += _cost(key, updated) - _cost(key, entry)
+        if self._journal is not None:
+            self._journal.put_reply(key, reply)
         return True
 
     def _full(self) -> bool:
