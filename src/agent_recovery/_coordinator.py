@@ -32,15 +32,20 @@ from __future__ import annotations
 import enum
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ._coordinator_records import (
+    RecoveryData,
     TrackData,
+    assemble,
     build_members,
+    dump_edges,
+    dump_header,
+    dump_recovery,
     dump_track,
     escalation_for,
-    load_track,
+    load_recovery,
+    part_key,
 )
 from ._errors import ErrorCode, LocalProtocolError
 from ._events import (
@@ -49,17 +54,12 @@ from ._events import (
     RecoveryEnded,
     RecoveryStarted,
     WarningReceived,
-    dump_dependency,
-    dump_facts,
     dump_ref,
-    load_dependency,
-    load_facts,
     load_ref,
 )
 from ._messages import (
     Ack,
     Error,
-    Escalation,
     FailureSignal,
     Halt,
     Halted,
@@ -71,7 +71,7 @@ from ._messages import (
     Status,
     StatusQuery,
 )
-from ._model import Dependency, ExecRef, Facts, Severity, check_identifier
+from ._model import ExecRef, Severity, check_identifier
 from ._scope import Bounds, ScopeBuilder, ScopeResult
 from ._state import (
     TERMINAL_RECOVERY_STATES,
@@ -93,7 +93,7 @@ from ._state import (
     restoring_input,
     track_step,
 )
-from ._wire import decode, encode
+from ._wire import encode
 
 __all__ = ["AcceptAll", "AppraisalPolicy", "Coordinator", "IdSource", "Verdict"]
 
@@ -142,30 +142,6 @@ _FOLLOW_UP = frozenset({TrackState.UNKNOWN, TrackState.RELEASING})
 _RECORDING = frozenset({TrackAction.RECORD, TrackAction.RECORD_REFUSAL, TrackAction.RECORD_LOST})
 
 
-@dataclass(slots=True)
-class _Recovery:
-    id: str
-    signal: FailureSignal
-    signaller: str
-    created: int
-    state: RecoveryState = RecoveryState.CONTAINING
-    edges: dict[Dependency, None] = field(default_factory=dict)  # in arrival order
-    facts: dict[ExecRef, Facts] = field(default_factory=dict)
-    tracks: dict[ExecRef, TrackData] = field(default_factory=dict)
-    builder: ScopeBuilder | None = None
-    escalation: Escalation | None = None
-    deferred: bool = False
-    record: str | None = None  # id of the latest record issued
-    cached: ScopeResult | None = None
-
-    def result(self) -> ScopeResult:
-        """The rollback set as known now (draft §7); recomputed only after learning."""
-        if self.cached is None:
-            assert self.builder is not None
-            self.cached = self.builder.result()
-        return self.cached
-
-
 class Coordinator:
     """Sans-I/O coordinator of the recoveries agent ``agent`` is authority for."""
 
@@ -186,11 +162,15 @@ class Coordinator:
         self._seq = 0
         self._authority: dict[ExecRef, frozenset[str]] = {}
         self._signals: dict[tuple[str, str], tuple[str | None, bytes]] = {}
-        self._recoveries: dict[str, _Recovery] = {}
+        self._recoveries: dict[str, RecoveryData] = {}
         self._requests: dict[str, tuple[str, ExecRef, str]] = {}  # id -> recovery, member, type
         self._out: list[Message] = []
         self._records: list[RecoveryRecord] = []
         self._events: deque[Event] = deque()
+        # Persisted parts changed since they were last taken (``snapshot_changes``),
+        # each with the function that dumps it as it is then.
+        self._changed: dict[str, Callable[[], Any]] = {}
+        self._taken_seq = 0
 
     # ------------------------------------------------------------------ outputs
 
@@ -249,6 +229,7 @@ class Coordinator:
         """
         names = frozenset(check_identifier(a, "authority") for a in authority)
         self._authority[execution] = names | {self.agent}
+        self._changed[_AUTHORITY] = self._dump_authority
 
     def decide(self, recovery: str, verdict: Verdict, now: int) -> None:
         """Give the appraisal verdict a policy deferred (draft §9.2)."""
@@ -300,7 +281,7 @@ class Coordinator:
 
     # ------------------------------------------------------------------ internals
 
-    def _get(self, recovery: str) -> _Recovery:
+    def _get(self, recovery: str) -> RecoveryData:
         rec = self._recoveries.get(recovery)
         if rec is None:
             raise LocalProtocolError(ErrorCode.UNKNOWN_RECOVERY, "")
@@ -359,15 +340,18 @@ class Coordinator:
         if signal.severity is Severity.WARNING:
             # draft §6.2: a warning requests no recovery.
             self._signals[sender, signal.id] = (None, encode(signal))
+            self._touch_signal(sender, signal.id)
             self._events.append(WarningReceived(signal=signal.id, execution=signal.execution))
             self._ack(sender, signal.id, None, None, now)
             return
-        rec = _Recovery(id=self._next_id(), signal=signal, signaller=sender, created=now)
+        rec = RecoveryData(id=self._next_id(), signal=signal, signaller=sender, created=now)
         rec.builder = ScopeBuilder(
             origin=signal.execution, checkpoint=signal.checkpoint, bounds=self._bounds
         )
         self._recoveries[rec.id] = rec
         self._signals[sender, signal.id] = (rec.id, encode(signal))
+        self._touch_signal(sender, signal.id)
+        self._touch(rec)
         self._events.append(
             RecoveryStarted(
                 recovery=rec.id, trigger=signal.id, origin=signal.execution, created=now
@@ -377,9 +361,9 @@ class Coordinator:
         self._enter(rec, now)
         self._advance(rec, now)
 
-    def _enter(self, rec: _Recovery, now: int) -> None:
+    def _enter(self, rec: RecoveryData, now: int) -> None:
         """draft §8.1: every newly known member is halted at once."""
-        for member in rec.result().members:
+        for member in rec.shape().members:
             track = rec.tracks.get(member.execution)
             if track is None:
                 track = TrackData(
@@ -388,12 +372,13 @@ class Coordinator:
                     target=member.target,
                     reason=member.reason,
                 )
-                rec.tracks[member.execution] = track
+                rec.add_track(track)
                 self._transmit(rec, track, TrackAction.SEND_HALT, now, fresh=True)
-            else:
+            elif track.target != member.target or track.reason != member.reason:
                 # Targets only decrease as edges arrive (draft §7).
                 track.target = member.target
                 track.reason = member.reason
+                self._touch(rec, track)
 
     def _on_reply(self, sender: str, message: Halted | RollbackResult | Status, now: int) -> None:
         rec = self._get(message.recovery)
@@ -457,7 +442,7 @@ class Coordinator:
 
     def _track_input(
         self,
-        rec: _Recovery,
+        rec: RecoveryData,
         track: TrackData,
         event: TrackInput,
         now: int,
@@ -465,7 +450,8 @@ class Coordinator:
     ) -> None:
         before = track.state
         step = track_step(before, event)
-        track.state = step.next
+        rec.set_state(track, step.next)
+        self._touch(rec, track)
         action = step.action
         fresh = step.next is not before
         if action in (
@@ -505,8 +491,9 @@ class Coordinator:
             track.next_at = None
 
     def _transmit(
-        self, rec: _Recovery, track: TrackData, action: TrackAction, now: int, *, fresh: bool
+        self, rec: RecoveryData, track: TrackData, action: TrackAction, now: int, *, fresh: bool
     ) -> None:
+        self._touch(rec, track)
         if fresh:
             track.attempts = 0
             track.since = now
@@ -548,24 +535,37 @@ class Coordinator:
         track.requests[message.id] = message.TYPE
         self._out.append(message)
 
-    def _learn(self, rec: _Recovery, track: TrackData, message: Halted, now: int) -> None:
+    def _learn(self, rec: RecoveryData, track: TrackData, message: Halted, now: int) -> None:
         """draft §8.1: a halted member's facts and dependents grow the set."""
         assert rec.builder is not None
         track.facts = message.facts
         rec.facts[track.execution] = message.facts
         rec.builder.set_facts(track.execution, message.facts)
+        self._touch(rec, track)
         fresh = [d for d in message.dependents if d not in rec.edges]
-        rec.edges.update(dict.fromkeys(fresh))
-        rec.builder.add_edges(fresh)
-        rec.cached = None
-        if rec.state is RecoveryState.CONTAINING:
-            self._enter(rec, now)
+        if fresh:
+            key = part_key("edges", rec.id, len(rec.edges))
+            self._changed[key] = lambda: dump_edges(fresh)
+            rec.edges.update(dict.fromkeys(fresh))
+            rec.builder.add_edges(fresh)
+        if fresh or self._bounds.allowed_domains is not None:
+            # The set itself may have changed: new members, lower targets.
+            rec.cached = None
+            if rec.state is RecoveryState.CONTAINING:
+                self._enter(rec, now)
+        else:
+            # draft §7.6: facts decide membership only through the domain bound;
+            # here they change actions alone, so the set is recomputed only when
+            # an action is read (a rollback, the appraisal, the record), not per
+            # reply: a thousand replies would otherwise cost a thousand passes.
+            rec.stale_actions = True
 
     # -- the recovery machine ----------------------------------------------------
 
-    def _recovery_input(self, rec: _Recovery, event: RecoveryInput, now: int) -> None:
+    def _recovery_input(self, rec: RecoveryData, event: RecoveryInput, now: int) -> None:
         step = recovery_step(rec.state, event)
         rec.state = step.next
+        self._touch(rec)
         effect = step.effect
         if effect is RecoveryEffect.APPRAISE:
             verdict = self._policy.appraise(rec.signal, rec.result())
@@ -588,17 +588,21 @@ class Coordinator:
         elif effect is RecoveryEffect.RECORD or effect is RecoveryEffect.SUPERSEDE:
             self._issue(rec, now)
 
-    def _advance(self, rec: _Recovery, now: int) -> None:
-        """Apply the joint rules of ``_state.py`` until nothing changes (h11 style)."""
+    def _advance(self, rec: RecoveryData, now: int) -> None:
+        """Apply the joint rules of ``_state.py`` until nothing changes (h11 style).
+
+        The rules test which states members are in, not how many are in each,
+        so they are given the states present (kept counted), not every member.
+        """
         while True:
-            states = [t.state for t in rec.tracks.values()]
+            states = rec.present()
             event: RecoveryInput | None = None
             if rec.state is RecoveryState.CONTAINING:
-                bound_hit = rec.result().escalation is not None
+                bound_hit = rec.shape().escalation is not None
                 event = containment_input(states, bound_hit=bound_hit)
             elif rec.state is RecoveryState.RESTORING:
-                waves = rec.result().waves
-                due = ready_to_roll_back([[rec.tracks[r].state for r in w] for w in waves])
+                waves = rec.shape().waves
+                due = ready_to_roll_back(rec.wave_states(waves))
                 if due is not None:
                     for ref in waves[due]:
                         if rec.tracks[ref].state is TrackState.HELD:
@@ -611,7 +615,7 @@ class Coordinator:
                 return
             self._recovery_input(rec, event, now)
 
-    def _issue(self, rec: _Recovery, now: int) -> None:
+    def _issue(self, rec: RecoveryData, now: int) -> None:
         members = build_members(rec.result(), rec.tracks)
         outcomes = [m.effective_outcome for m in members]
         record = RecoveryRecord(
@@ -645,15 +649,63 @@ class Coordinator:
         return {
             "agent": self.agent,
             "seq": self._seq,
-            "authority": [
-                [dump_ref(ref), sorted(names)] for ref, names in sorted(self._authority.items())
-            ],
+            "authority": self._dump_authority(),
             "signals": [
                 [sender, sid, rid, raw.decode("utf-8")]
                 for (sender, sid), (rid, raw) in sorted(self._signals.items())
             ],
-            "recoveries": [_dump_recovery(r) for _, r in sorted(self._recoveries.items())],
+            "recoveries": [dump_recovery(r) for _, r in sorted(self._recoveries.items())],
         }
+
+    def snapshot_parts(self) -> dict[str, Any]:
+        """The same state cut into parts, by key: ``from_snapshot({"parts": ...})`` reads it.
+
+        A store keeps the parts and, after each step, rewrites only those
+        :meth:`snapshot_changes` names (draft §11.2: the write-ahead state of a
+        coordinator with a thousand members must not cost a thousand rows per
+        reply).
+        """
+        self._changed.clear()
+        self._taken_seq = self._seq
+        parts: dict[str, Any] = {
+            part_key("engine"): {"agent": self.agent, "seq": self._seq},
+            _AUTHORITY: self._dump_authority(),
+        }
+        for (sender, sid), (rid, raw) in self._signals.items():
+            parts[part_key("signal", sender, sid)] = [rid, raw.decode("utf-8")]
+        for rec in self._recoveries.values():
+            parts[part_key("recovery", rec.id)] = dump_header(rec)
+            if rec.edges:
+                parts[part_key("edges", rec.id, 0)] = dump_edges(rec.edges)
+            for track in rec.tracks.values():
+                parts[part_key("track", rec.id, *dump_ref(track.execution))] = dump_track(track)
+        return parts
+
+    def snapshot_changes(self) -> dict[str, Any]:
+        """The parts changed since the last call (or :meth:`snapshot_parts`), as they are now."""
+        changed, self._changed = self._changed, {}
+        parts = {key: dump() for key, dump in changed.items()}
+        if self._seq != self._taken_seq:
+            self._taken_seq = self._seq
+            parts[part_key("engine")] = {"agent": self.agent, "seq": self._seq}
+        return parts
+
+    def _touch(self, rec: RecoveryData, track: TrackData | None = None) -> None:
+        if track is None:
+            self._changed[part_key("recovery", rec.id)] = lambda: dump_header(rec)
+        else:
+            key = part_key("track", rec.id, *dump_ref(track.execution))
+            self._changed[key] = lambda: dump_track(track)
+
+    def _touch_signal(self, sender: str, sid: str) -> None:
+        def dump() -> list[Any]:
+            rid, raw = self._signals[sender, sid]
+            return [rid, raw.decode("utf-8")]
+
+        self._changed[part_key("signal", sender, sid)] = dump
+
+    def _dump_authority(self) -> list[list[Any]]:
+        return [[dump_ref(ref), sorted(names)] for ref, names in sorted(self._authority.items())]
 
     @classmethod
     def from_snapshot(
@@ -665,8 +717,14 @@ class Coordinator:
         bounds: Bounds | None = None,
         retry: Retry | None = None,
     ) -> Coordinator:
-        """Rebuild an engine from :meth:`snapshot` output; it continues where it was."""
+        """Rebuild an engine from :meth:`snapshot` output; it continues where it was.
+
+        ``{"parts": parts}``, with the parts of :meth:`snapshot_parts` as updated
+        by :meth:`snapshot_changes`, is read as the snapshot they make up.
+        """
         try:
+            if set(data) == {"parts"}:
+                data = assemble(data["parts"])
             return cls._restore(data, ids, policy, bounds, retry)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             # A damaged snapshot is refused with a typed error, never half-loaded.
@@ -688,7 +746,7 @@ class Coordinator:
         for sender, sid, rid, raw in data["signals"]:
             engine._signals[sender, sid] = (rid, raw.encode("utf-8"))
         for item in data["recoveries"]:
-            rec = _load_recovery(item, engine._bounds)
+            rec = load_recovery(item, engine._bounds)
             engine._recoveries[rec.id] = rec
             # The request index is derived: every request belongs to one member.
             for track in rec.tracks.values():
@@ -697,53 +755,8 @@ class Coordinator:
         return engine
 
 
+_AUTHORITY = part_key("authority")
+
+
 def _default_ids(n: int) -> str:
     return f"c-{n}"
-
-
-def _dump_recovery(rec: _Recovery) -> dict[str, Any]:
-    return {
-        "id": rec.id,
-        "signal": encode(rec.signal).decode("utf-8"),
-        "signaller": rec.signaller,
-        "created": rec.created,
-        "state": rec.state.value,
-        "edges": [dump_dependency(d) for d in rec.edges],
-        "facts": [[dump_ref(r), dump_facts(f)] for r, f in sorted(rec.facts.items())],
-        "tracks": [dump_track(t) for _, t in sorted(rec.tracks.items())],
-        "escalation": None
-        if rec.escalation is None
-        else [rec.escalation.reason, [dump_ref(r) for r in rec.escalation.frontier]],
-        "deferred": rec.deferred,
-        "record": rec.record,
-    }
-
-
-def _load_recovery(d: dict[str, Any], bounds: Bounds) -> _Recovery:
-    signal = decode(d["signal"].encode("utf-8"))
-    assert isinstance(signal, FailureSignal)
-    rec = _Recovery(
-        id=d["id"],
-        signal=signal,
-        signaller=d["signaller"],
-        created=d["created"],
-        state=RecoveryState(d["state"]),
-        deferred=d["deferred"],
-        record=d["record"],
-    )
-    # The incremental set is rebuilt from what it was fed; its result depends only
-    # on the edges and facts, not on their order (``_scope.ScopeBuilder``).
-    rec.builder = ScopeBuilder(origin=signal.execution, checkpoint=signal.checkpoint, bounds=bounds)
-    rec.edges = dict.fromkeys(load_dependency(e) for e in d["edges"])
-    for raw, facts in d["facts"]:
-        ref = load_ref(raw)
-        rec.facts[ref] = load_facts(facts)
-        rec.builder.set_facts(ref, rec.facts[ref])
-    rec.builder.add_edges(rec.edges)
-    for item in d["tracks"]:
-        track = load_track(item)
-        rec.tracks[track.execution] = track
-    if d["escalation"] is not None:
-        reason, frontier = d["escalation"]
-        rec.escalation = Escalation(reason=reason, frontier=tuple(load_ref(r) for r in frontier))
-    return rec

@@ -112,14 +112,31 @@ class AgentEngines:
             for party, batch in groups.values():
                 self.collect(party, party.call(_feeder(batch, now)))
             if self.on_step is not None:
-                # The application's work for these messages (for example the undo
-                # a rollback asks for) runs now, so that a result it produces at
-                # once can be the synchronous reply (draft §12.2).
-                self.on_step()
+                self._work(self.on_step)
         finally:
             self._pending = {}
         replies, self._replies = self._replies, {}
         return replies
+
+    def _work(self, work: Callable[[], None]) -> None:
+        """The application's work for the messages just committed, as one group.
+
+        The work (for example the undos a batch of rollbacks asks for) runs
+        now, so that a result it produces at once can be the synchronous reply
+        (draft §12.2). Its effects follow the committed inputs (write-ahead);
+        the participant steps reporting them commit together (one snapshot for
+        a batch of results, not one each). If the group fails, nothing it
+        queued leaves: its steps are forgotten with it.
+        """
+        outbound, sent, replies = len(self._outbound), len(self._sent), dict(self._replies)
+        try:
+            with self.participant.group():
+                work()
+        except BaseException:
+            del self._outbound[outbound:]
+            del self._sent[sent:]
+            self._replies = replies
+            raise
 
     def _route(self, message: Message) -> list[DurableParty[Any]]:
         if isinstance(message, (Ack, Error)):

@@ -8,6 +8,7 @@ its messages signed and queued, before anything leaves the process.
 
 from ._party import DurableParty as DurableParty
 from ._party import Engine as Engine
+from ._party import Incremental as Incremental
 from ._party import Step as Step
 from ._sqlite import LogEntry as LogEntry
 from ._sqlite import OutboxEntry as OutboxEntry
@@ -18,6 +19,7 @@ from ._sqlite import is_store as is_store
 __all__ = [
     "DurableParty",
     "Engine",
+    "Incremental",
     "LogEntry",
     "OutboxEntry",
     "Step",

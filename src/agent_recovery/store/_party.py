@@ -24,7 +24,10 @@ A2A adapter) drives instead of the bare engine::
 Each step runs the input on the engine, then pulls its outputs and, in ONE
 transaction, appends the new recovery records to the issuer's chain (linked,
 encoded and signed there, ``Store.append``), signs every outbound message and
-queues it in the outbox, and saves the engine's snapshot. Only after the
+queues it in the outbox, and saves the engine's snapshot. An engine that names
+what a step changed (:class:`Incremental`, the coordinator) is saved as parts:
+only the parts the step changed are written, so a step costs what it changed,
+not what the engine holds. Only after the
 commit does the step return, so nothing leaves the process before it is
 durable: a process killed at any instant restarts from its last committed
 step and re-sends what was queued but not marked sent. Outbox entries keep
@@ -47,8 +50,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from .._errors import ErrorCode, LocalProtocolError
 from .._messages import Message, RecoveryRecord
@@ -56,7 +60,7 @@ from .._records import TokenSigner
 from .._wire import encode
 from ._sqlite import LogEntry, OutboxEntry, Store
 
-__all__ = ["DurableParty", "Engine", "Step"]
+__all__ = ["DurableParty", "Engine", "Incremental", "Step"]
 
 
 class Engine(Protocol):
@@ -71,6 +75,19 @@ class Engine(Protocol):
     def records(self) -> list[RecoveryRecord]: ...
 
     def snapshot(self) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class Incremental(Protocol):
+    """An engine whose state is saved as parts (``from_snapshot({"parts": ...})`` reads them)."""
+
+    def snapshot_parts(self) -> dict[str, Any]:
+        """Every part, by key; what was changed before is forgotten."""
+        ...
+
+    def snapshot_changes(self) -> dict[str, Any]:
+        """The parts changed since the last call (or ``snapshot_parts``), as they are now."""
+        ...
 
 
 E = TypeVar("E", bound=Engine)
@@ -97,7 +114,18 @@ class Step(Generic[T_co]):
 class DurableParty(Generic[E]):
     """One engine, one store, one signing key; see the module docstring for use."""
 
-    __slots__ = ("_create", "_engine", "_restore", "_saved", "name", "signer", "store")
+    __slots__ = (
+        "_create",
+        "_engine",
+        "_grouped",
+        "_parts",
+        "_restore",
+        "_saved",
+        "_unsaved",
+        "name",
+        "signer",
+        "store",
+    )
 
     def __init__(
         self,
@@ -114,6 +142,9 @@ class DurableParty(Generic[E]):
         self._create = create
         self._restore = restore
         self._saved = ""
+        self._parts: dict[str, str] = {}  # the text of each part as stored
+        self._grouped = False
+        self._unsaved = False
         self._engine = self._load()
 
     @property
@@ -134,6 +165,32 @@ class DurableParty(Generic[E]):
         """Any API call on the engine (``rollback_done``, ``abort``...), made durable."""
         return self._step(fn)
 
+    @contextmanager
+    def group(self) -> Iterator[None]:
+        """Steps taken inside commit together, in one transaction with one snapshot.
+
+        For work that follows committed inputs, such as the results of the
+        undos a batch of rollbacks asked for: ``n`` steps then cost one
+        snapshot and one commit instead of ``n``. A step taken inside is
+        durable only when the group ends: nothing it queued may leave before.
+        If anything inside raises, the whole group is forgotten (fail closed).
+        """
+        if self._grouped:
+            yield
+            return
+        self._grouped = True
+        try:
+            with self.store.transaction():
+                yield
+                if self._unsaved:
+                    self._save(self._engine)
+        except BaseException:
+            self._engine = self._load()
+            raise
+        finally:
+            self._grouped = False
+            self._unsaved = False
+
     # ------------------------------------------------------------------ outputs
 
     def pending_outbox(self) -> list[OutboxEntry]:
@@ -151,16 +208,41 @@ class DurableParty(Generic[E]):
     # ------------------------------------------------------------------ internals
 
     def _load(self) -> E:
+        self._saved = ""
+        self._parts = {}
+        parts = self.store.load_parts(self.name)
+        if parts is not None:
+            self._parts = {key: _dump(value) for key, value in parts.items()}
+            return self._restore({"parts": parts})
         data = self.store.load_snapshot(self.name)
         if data is not None:
             self._saved = _dump(data)
-            return self._restore(data)
+            engine = self._restore(data)
+            if isinstance(engine, Incremental):
+                with self.store.transaction():  # kept whole before: now as parts
+                    self._save(engine, whole=True)
+            return engine
         engine = self._create()
         with self.store.transaction():
-            self._save(engine)
+            self._save(engine, whole=True)
         return engine
 
-    def _save(self, engine: E) -> None:
+    def _save(self, engine: E, *, whole: bool = False) -> None:
+        if isinstance(engine, Incremental):
+            if whole:
+                self.store.delete_snapshot(self.name)
+                self.store.delete_parts(self.name)
+                self._parts = {}
+                parts = engine.snapshot_parts()
+            else:
+                parts = engine.snapshot_changes()
+            known = self._parts
+            texts = {key: _dump(value) for key, value in parts.items()}
+            changed = {key: text for key, text in texts.items() if known.get(key) != text}
+            if changed:  # an input that changed nothing writes nothing
+                self.store.save_parts(self.name, changed)
+                known.update(changed)
+            return
         text = _dump(engine.snapshot())
         if text != self._saved:  # an input that changed nothing writes nothing
             self.store.save_snapshot(self.name, text)
@@ -175,10 +257,12 @@ class DurableParty(Generic[E]):
             with self.store.transaction():
                 entries = self.store.append(self.signer, records)
                 outbound = self.store.enqueue(self.name, [self._sign(m) for m in messages])
-                self._save(engine)
+                if self._grouped:
+                    self._unsaved = True  # saved once, when the group ends
+                else:
+                    self._save(engine)
         except BaseException:
             # Fail closed: whatever the engine did in memory is forgotten.
-            self._saved = ""
             self._engine = self._load()
             raise
         return Step(value=value, outbound=outbound, records=entries)

@@ -5,8 +5,11 @@ One file holds, per agent:
 - ``log``: the recovery-record chains, one per issuer, append-only. Rows are
   never updated or deleted: the API has no such call and triggers refuse it,
   so a bug elsewhere cannot rewrite history.
-- ``snapshots``: the latest state of each engine (``Coordinator.snapshot()``,
-  ``Participant.snapshot()``), by party name.
+- ``snapshots``: the latest state of each engine (``Participant.snapshot()``),
+  by party name, rewritten whole at each step;
+- ``parts``: the latest state of an engine that names what each step changed
+  (``Coordinator.snapshot_parts()`` and ``snapshot_changes()``), one row per
+  part, so a step rewrites only the rows it changed;
 - ``outbox``: signed messages a committed step produced and the transport has
   not yet handed over, in order.
 
@@ -33,7 +36,9 @@ from .._records import GENESIS, ChainHead, TokenSigner, payload_digest, seal
 
 __all__ = ["SCHEMA_VERSION", "LogEntry", "OutboxEntry", "Store", "StoreError", "is_store"]
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
+# Version 1 is version 2 without the ``parts`` table: opening it adds the table.
+_UPGRADABLE: Final = frozenset({"1"})
 _MAGIC: Final = b"SQLite format 3\x00"
 _BUSY_TIMEOUT_MS: Final = 10_000
 
@@ -61,6 +66,12 @@ CREATE TABLE IF NOT EXISTS snapshots (
     party TEXT PRIMARY KEY,
     data  TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS parts (
+    party TEXT NOT NULL,
+    key   TEXT NOT NULL,
+    data  TEXT NOT NULL,
+    PRIMARY KEY (party, key)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS outbox (
     id         INTEGER PRIMARY KEY AUTOINCREMENT,
     party      TEXT NOT NULL,
@@ -145,6 +156,11 @@ class Store:
             conn.execute("PRAGMA synchronous = FULL")
             conn.executescript(_SCHEMA)
         row = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        if row is not None and row[0] in _UPGRADABLE:
+            if not self.readonly:
+                version = str(SCHEMA_VERSION)
+                conn.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (version,))
+            row = (str(SCHEMA_VERSION),)  # a reader needs nothing version 2 added
         if row is None or row[0] != str(SCHEMA_VERSION):
             found = None if row is None else row[0]
             raise StoreError(f"{self.path}: store schema {found}, expected {SCHEMA_VERSION}")
@@ -271,6 +287,29 @@ class Store:
             " ON CONFLICT (party) DO UPDATE SET data = excluded.data",
             (party, text),
         )
+
+    def delete_snapshot(self, party: str) -> None:
+        self._conn.execute("DELETE FROM snapshots WHERE party = ?", (party,))
+
+    def load_parts(self, party: str) -> dict[str, Any] | None:
+        """``party``'s state as parts, by key; ``None`` if it keeps none."""
+        rows = self._conn.execute("SELECT key, data FROM parts WHERE party = ?", (party,))
+        try:
+            parts = {key: json.loads(data) for key, data in rows}
+        except ValueError as exc:
+            raise StoreError(f"{self.path}: a part of {party!r} is not JSON") from exc
+        return parts or None
+
+    def save_parts(self, party: str, parts: dict[str, str]) -> None:
+        """Store (or replace) parts of ``party``'s state, each already JSON text."""
+        self._conn.executemany(
+            "INSERT INTO parts (party, key, data) VALUES (?, ?, ?)"
+            " ON CONFLICT (party, key) DO UPDATE SET data = excluded.data",
+            [(party, key, text) for key, text in parts.items()],
+        )
+
+    def delete_parts(self, party: str) -> None:
+        self._conn.execute("DELETE FROM parts WHERE party = ?", (party,))
 
     # ------------------------------------------------------------------ the outbox
 
