@@ -14,7 +14,8 @@ execution order (so that sorting a wave sorts integers) and a topological
 order of the graph.
 
 - ours: the build is ``DependencyGraph(edges)``. The compute ("closure and
-  waves") is its core pass, ``_scope_passes.scope``, plus the sorted waves;
+  waves") is its core pass, ``_scope_passes.scope``, plus the sorted waves
+  (the members picked out of the execution order, then grouped by wave);
   ``api`` is the whole public ``rollback_set(...)`` call, which also builds a
   Member and a Reason object per member, with actions from the facts: more
   than the baseline produces.
@@ -30,8 +31,9 @@ order of the graph.
 The results are compared and the run aborts if they differ. Times are CPU
 seconds of this process (``time.process_time``), so other load on a shared
 machine does not count, though it still disturbs caches; each figure is the
-best of ``--repeat`` rounds in which the two sides alternate. Figures are
-still noisy.
+best of ``--repeat`` rounds in which the two sides alternate, and a step
+shorter than ``--min-time`` (0.2 s) is timed over as many calls as take that
+long (the time per call counts), as timeit does. Figures are still noisy.
 Before each timed step everything alive is frozen out of the garbage
 collector's way (``gc.freeze``), for both sides alike: a step pays for
 collecting what it allocates, not for rescanning the input. Peak memory
@@ -40,6 +42,7 @@ compute; input excluded) is measured in separate, untimed runs.
 
     python bench/scope.py [--sizes 1000,10000,100000,1000000] [--deps 3]
                           [--seed 1] [--repeat 3] [--no-memory] [--chain N]
+                          [--min-time 0.2]
 
 ``--sizes 1000`` is the quick run for CI. ``--chain N`` also times a chain of N
 executions through the public API (the worst case for depth and waves: N waves
@@ -68,7 +71,7 @@ import networkx as nx
 
 from agent_recovery._model import Dependency, ExecRef, Facts, Reversibility, Status
 from agent_recovery._scope import DependencyGraph, ScopeResult
-from agent_recovery._scope_passes import scope
+from agent_recovery._scope_passes import by_wave, execution_order, scope
 
 # (target, depth) per member, and waves: the part both sides compute.
 Outcome = tuple[dict[ExecRef, tuple[int, int]], list[list[ExecRef]]]
@@ -119,13 +122,10 @@ def chain(n: int) -> tuple[list[ExecRef], list[Dependency]]:
 
 
 class Ours:
-    """Our build: the indexed graph, and its executions listed in execution order
-    (networkx's build below has them too)."""
+    """Our build: the indexed graph (executions in execution order are part of it)."""
 
     def __init__(self, edges: list[Dependency]) -> None:
         self.graph = DependencyGraph(edges)
-        csr = self.graph._graph.csr()
-        self.by_rank = [csr.refs[x] for x in csr.byrank]
 
 
 def ours_closure_and_waves(ours: Ours, origin: ExecRef) -> Closure:
@@ -133,20 +133,17 @@ def ours_closure_and_waves(ours: Ours, origin: ExecRef) -> Closure:
 
     The algorithmic core of ``rollback_set`` without packaging the result into
     Member and Reason objects: the same data networkx produces below, each wave
-    sorted the same way (integers, then references).
+    sorted the same way (by execution).
     """
     graph = ours.graph._graph
     csr = graph.csr()
     o = csr.node[graph.index[(origin.agent, origin.exec)]]
-    members, target, depth, _reason, _source, wave = scope(csr, o, 0, with_waves=True)
+    members, inset, target, depth, _reason, wave = scope(csr, o, 0, with_waves=True)
     assert wave is not None
     # Every member descends from the origin, so the origin's wave is the last.
-    groups: list[list[int]] = [[] for _ in range(wave[o] + 1)]
-    rank = csr.rank
-    for x in members:
-        groups[wave[x]].append(rank[x])
-    ref_of = ours.by_rank.__getitem__
-    waves = [list(map(ref_of, sorted(g))) for g in groups]
+    groups = by_wave(execution_order(csr, members, inset), wave, wave[o])
+    ref_of = csr.refs.__getitem__
+    waves = [list(map(ref_of, g)) for g in groups]
     return members, target, depth, csr.refs, waves
 
 
@@ -267,6 +264,24 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     return time.process_time() - start, value
 
 
+def timed_call(fn: Callable[[], Any], min_s: float) -> tuple[float, Any]:
+    # A step shorter than ``min_s`` is repeated (in one timing) until it lasts
+    # that long, and the time per call is taken, as timeit's autorange does: the
+    # best of a few 20 ms windows is luckier on a loaded machine than the best of
+    # a few 3 s windows, which would make small sizes look faster than they are.
+    seconds, value = timed(fn)
+    if seconds >= min_s:
+        return seconds, value
+    loops = min(1000, int(min_s / max(seconds, 1e-4)) + 1)
+    del value
+    gc.collect()
+    gc.freeze()
+    start = time.process_time()
+    for _ in range(loops):
+        value = fn()
+    return (time.process_time() - start) / loops, value
+
+
 def peak_mb(fn: Callable[[], Any]) -> float:
     gc.collect()
     tracemalloc.start()
@@ -277,7 +292,9 @@ def peak_mb(fn: Callable[[], Any]) -> float:
         tracemalloc.stop()
 
 
-def run_size(n: int, deps: int, seed: int, repeat: int, memory: bool) -> dict[str, Any]:
+def run_size(
+    n: int, deps: int, seed: int, repeat: int, memory: bool, min_s: float
+) -> dict[str, Any]:
     refs, edges, facts = layered_dag(n, deps, seed)
     origin = refs[0]
     row: dict[str, Any] = {"n": n, "edges": len(edges)}
@@ -302,7 +319,7 @@ def run_size(n: int, deps: int, seed: int, repeat: int, memory: bool) -> dict[st
             for key, step in steps:
                 gc.collect()
                 gc.freeze()
-                seconds, value = timed(step)
+                seconds, value = timed_call(step, min_s)
                 row[key] = min(seconds, row.get(key, seconds))
                 if key == "ours_s":
                     outcomes[key] = closure_outcome(value)
@@ -350,6 +367,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=3, help="timed rounds; the best counts")
     parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument(
+        "--min-time", type=float, default=0.2, help="shorter steps are timed over several calls"
+    )
     parser.add_argument("--chain", type=int, default=0)
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -360,7 +380,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"{'ratio':>6} {'api rt':>6} {'ns/edge':>8} {'MB':>7} {'nx MB':>7}"
     )
     for n in sizes:
-        row = run_size(n, args.deps, args.seed, args.repeat, not args.no_memory)
+        row = run_size(n, args.deps, args.seed, args.repeat, not args.no_memory, args.min_time)
         rows.append(row)
         print(
             f"{n:>10} {row['edges']:>9} {row['members']:>9} {row['waves']:>6} "

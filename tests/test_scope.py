@@ -248,6 +248,49 @@ def test_builder_domain_learned_from_facts() -> None:
     assert builder.result().escalation is None
 
 
+def test_builder_keeps_its_result_until_an_input_matters(monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent_recovery import _scope
+
+    runs = 0
+    batch = _scope._result
+
+    def counted(*args: object, **kwargs: object) -> object:
+        nonlocal runs
+        runs += 1
+        return batch(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_scope, "_result", counted)
+    builder = ScopeBuilder(origin=A, checkpoint=2)
+    builder.add_edges([edge(B, A, 2, 0)])
+    first = builder.result()
+    version = builder.version
+    assert runs == 1
+    # Nothing here can change the result: a retransmitted edge, an output A made
+    # before its target, an edge from an execution outside the set, facts of an
+    # execution outside the set, and the same facts twice.
+    assert builder.add_edges([edge(B, A, 2, 0), edge(C, A, 1, 0), edge(E, D, 0, 0)]) == ()
+    builder.set_facts(E, facts())
+    builder.set_facts(B, facts())
+    patched = builder.result()
+    builder.set_facts(B, facts())
+    assert builder.result() is patched
+    assert runs == 1  # B's facts changed only its action: patched, not recomputed
+    assert builder.version == version + 1
+    assert first.member(B) is not None and first.member(B).action is None  # type: ignore[union-attr]
+    assert patched.member(B) == Member(
+        execution=B, target=0, action=Action.RESTORE, reason=patched.members[1].reason, depth=1
+    )
+    assert patched.undetermined == (A,)
+    # E enters through D: the result is recomputed once, with E's earlier facts.
+    assert builder.add_edges([edge(D, B, 0, 0)]) == (D, E)
+    result = builder.result()
+    assert builder.result() is result and runs == 2
+    edges = [edge(B, A, 2, 0), edge(C, A, 1, 0), edge(E, D, 0, 0), edge(D, B, 0, 0)]
+    assert result == compute_rollback_set(
+        origin=A, checkpoint=2, edges=edges, facts={E: facts(), B: facts()}
+    )
+
+
 # ---------------------------------------------------------------- scale and shape
 
 
@@ -310,7 +353,10 @@ def test_bench_runs_at_a_tiny_size() -> None:
     # is asserted.
     root = Path(__file__).resolve().parent.parent
     done = subprocess.run(
-        [sys.executable, str(root / "bench" / "scope.py"), "--sizes", "300,600", "--chain", "500"],
+        [
+            *(sys.executable, str(root / "bench" / "scope.py")),
+            *("--sizes", "300,600", "--chain", "500", "--min-time", "0"),
+        ],
         capture_output=True,
         text=True,
         check=True,

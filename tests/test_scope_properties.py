@@ -308,3 +308,46 @@ def test_json_round_trip(
         expected=result,
     )
     assert case_from_json(case_to_json(case)) == case
+
+
+@given(
+    refs,
+    checkpoints,
+    bounds_st,
+    st.lists(
+        st.one_of(
+            edges_st.map(lambda batch: ("edges", batch)),
+            st.tuples(st.just("facts"), facts_st),
+        ),
+        max_size=8,
+    ),
+)
+def test_every_kept_result_equals_batch(
+    origin: ExecRef,
+    k0: int,
+    bounds: Bounds,
+    steps: list[tuple[str, object]],
+) -> None:
+    """After every step, the kept result equals the batch one on what was seen so far,
+    and an unmoved version means the very same result."""
+    builder = ScopeBuilder(origin=origin, checkpoint=k0, bounds=bounds)
+    seen: list[Dependency] = []
+    known: dict[ExecRef, Facts] = {}
+    last = builder.result()
+    version = builder.version
+    for kind, value in steps:
+        if kind == "edges":
+            assert isinstance(value, list)
+            builder.add_edges(value)
+            seen += value
+        else:
+            assert isinstance(value, dict)
+            for ref, f in value.items():
+                builder.set_facts(ref, f)
+                known[ref] = f
+        now = builder.result()
+        assert now == compute(origin, k0, seen, known, bounds)
+        assert builder.version >= version
+        if builder.version == version:
+            assert now is last
+        last, version = now, builder.version

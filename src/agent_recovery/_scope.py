@@ -35,8 +35,8 @@ from ._model import (
     check_checkpoint,
     check_identifier,
 )
-from ._scope_graph import IDX, Closure, Csr, Graph
-from ._scope_passes import scope, walk, waves
+from ._scope_graph import IDX, INF, Closure, Csr, Graph
+from ._scope_passes import execution_order, scope, walk, waves
 
 __all__ = [
     "ESCALATION_REASONS",
@@ -239,7 +239,7 @@ def _action_codes(found: list[Facts | None], nodes: Sequence[int]) -> bytearray:
 
 def _entered(
     csr: Csr,
-    target: array[int],
+    target: Sequence[int],
     origin: int,
     members: Sequence[int],
     *,
@@ -276,7 +276,7 @@ def _bounded(
     bounds: Bounds,
 ) -> tuple[list[int], dict[int, str]]:
     """Entered members (CSR nodes) and excluded candidates of a bounded query."""
-    members_u, target, _depth, _reason, _source, _wave = scope(
+    members_u, _inset, target, _depth, _reason, _wave = scope(
         csr, origin, checkpoint, with_waves=False
     )
     found = _facts_by_node(csr, graph, facts, members_u)
@@ -298,7 +298,7 @@ def _result(
     n = csr.n
     origin = csr.node[graph.index[(origin_ref.agent, origin_ref.exec)]]
     unbounded = bounds.unbounded
-    members_u, target, depth_u, reason, source, wave = scope(
+    members_u, inset, target, depth_u, reason, wave = scope(
         csr, origin, checkpoint, with_waves=unbounded
     )
     found = _facts_by_node(csr, graph, facts, members_u)
@@ -315,21 +315,18 @@ def _result(
                 reason=next(k for k in ESCALATION_REASONS if k in kinds),
                 frontier=tuple(csr.refs[x] for x in sorted(excluded, key=csr.rank.__getitem__)),
             )
-    inset = bytearray(n)
-    for x in entered:
-        inset[x] = 1
     if wave is None:  # waves over the entered members only (draft §7.7)
+        inset = bytearray(n)
+        for x in entered:
+            inset[x] = 1
         wave = waves(csr, target, entered, inset)
     codes = _action_codes(found, entered)
     del found  # from here on, only objects of the result are allocated
-    if 8 * len(entered) >= n:
-        # Most nodes are members: filtering the execution order beats sorting.
-        ordered = array(IDX, [x for x in csr.byrank if inset[x]])
-    else:
-        ordered = array(IDX, sorted(entered, key=csr.rank.__getitem__))
+    ordered = array(IDX, execution_order(csr, entered, inset))
     refs = csr.refs
     deps = csr.deps
     eid = csr.eid
+    prod = csr.prod
     actions = _ACTIONS
     direct = ReasonKind.DIRECT
     transitive = ReasonKind.TRANSITIVE
@@ -344,7 +341,7 @@ def _result(
             why = _ORIGIN_REASON
         else:
             why = _new(Reason)
-            _set_kind(why, direct if source[x] == origin else transitive)
+            _set_kind(why, direct if prod[k] == origin else transitive)
             _set_via(why, deps[eid[k]])
         m = _new(Member)
         _set_execution(m, refs[x])
@@ -447,12 +444,31 @@ class ScopeBuilder:
 
     Without bounds, members only ever join, and each call costs time
     proportional to what it adds. With bounds, entry is decided by the bounded
-    walk over everything known (each call costs time proportional to the known
+    walk over everything known (each call that changes a taint edge or, with
+    ``allowed_domains``, a member's facts costs time proportional to the known
     graph), and a member can leave the entered set only when the result then
     carries an escalation.
+
+    :meth:`result` is kept between calls: :attr:`version` moves only when an
+    input that can change it arrives, i.e. a new taint edge (draft §7.2) or new
+    facts of an execution already in the unbounded set. Anything else (a
+    retransmitted edge, an edge whose producer is not tainted or that its
+    producer made before its target, facts of an execution outside the set)
+    leaves the result as it is. New facts of a member only change its action,
+    so the kept result is patched instead of recomputed, unless the domain
+    bound makes facts decide entry.
     """
 
-    __slots__ = ("_bounds", "_checkpoint", "_closure", "_entered", "_facts", "_graph")
+    __slots__ = (
+        "_bounds",
+        "_checkpoint",
+        "_closure",
+        "_entered",
+        "_facts",
+        "_graph",
+        "_kept",
+        "_version",
+    )
 
     def __init__(
         self,
@@ -465,25 +481,45 @@ class ScopeBuilder:
         self._checkpoint = checkpoint
         self._bounds = bounds
         self._graph = Graph(incremental=True)
+        # The unbounded fixed point, kept in both modes: it says which inputs matter.
         self._closure = Closure(self._graph, self._graph.node(origin), checkpoint)
         self._facts: dict[ExecRef, Facts] = {}
         self._entered: set[int] = {self._closure.origin}
+        self._kept: ScopeResult | None = None
+        self._version = 0
 
     @property
     def origin(self) -> ExecRef:
         return self._graph.refs[self._closure.origin]
 
+    @property
+    def version(self) -> int:
+        """A counter that moves whenever :meth:`result` may have changed (never otherwise).
+
+        A caller holding a result computed at version ``v`` may keep using it
+        while ``version == v``.
+        """
+        return self._version
+
     def add_edges(self, edges: Iterable[Dependency]) -> tuple[ExecRef, ...]:
         """Add edges; return the members newly entered, sorted. Idempotent per edge."""
-        added = self._graph.add_edges(edges)
-        if self._bounds.unbounded:
-            closure = self._closure
-            before = len(closure.members)
-            closure.add(added)
-            new: Sequence[int] = closure.members[before:]
-        else:
-            new = self._reenter()
-        refs = self._graph.refs
+        graph = self._graph
+        added = graph.add_edges(edges)
+        closure = self._closure
+        before = len(closure.members)
+        closure.add(added)
+        # Targets only fall, so after the closure has settled an added edge is
+        # a taint edge now or changed nothing (the fixed point with and without
+        # it is the same, and so are the taint edges and everything after them).
+        target = closure.target
+        prod = graph.prod
+        pa = graph.pa
+        if not any(pa[j] >= target[prod[j]] for j in added):
+            return ()
+        self._kept = None
+        self._version += 1
+        new: Sequence[int] = closure.members[before:] if self._bounds.unbounded else self._reenter()
+        refs = graph.refs
         return tuple(sorted(refs[x] for x in new))
 
     def set_facts(self, ref: ExecRef, facts: Facts) -> None:
@@ -492,9 +528,19 @@ class ScopeBuilder:
             raise LocalProtocolError(ErrorCode.MALFORMED, "ref: not an ExecRef")
         if type(facts) is not Facts:
             raise LocalProtocolError(ErrorCode.MALFORMED, "facts: not a Facts")
+        if self._facts.get(ref) == facts:
+            return
         self._facts[ref] = facts
+        i = self._graph.index.get((ref.agent, ref.exec))
+        target = self._closure.target
+        if i is None or i >= len(target) or target[i] == INF:
+            return  # not in the set: facts matter once an edge brings it in
+        self._version += 1
         if self._bounds.allowed_domains is not None:
+            self._kept = None  # its domain may decide entry (draft §7.6)
             self._reenter()
+        elif self._kept is not None:
+            self._kept = _with_facts(self._kept, ref, facts)
 
     def _reenter(self) -> list[int]:
         graph = self._graph
@@ -514,5 +560,37 @@ class ScopeBuilder:
         return new
 
     def result(self) -> ScopeResult:
-        """The rollback set on everything seen so far (recomputed by the batch algorithm)."""
-        return _result(self._graph, self.origin, self._checkpoint, self._facts, self._bounds)
+        """The rollback set on everything seen so far (the batch algorithm, run only when
+        :attr:`version` moved since the last call)."""
+        kept = self._kept
+        if kept is None:
+            kept = _result(self._graph, self.origin, self._checkpoint, self._facts, self._bounds)
+            self._kept = kept
+        return kept
+
+
+def _with_facts(result: ScopeResult, ref: ExecRef, facts: Facts) -> ScopeResult:
+    """``result`` with the action of ``ref`` from ``facts`` (draft §7.5).
+
+    Facts decide nothing but a member's action unless a domain bound applies,
+    so this equals recomputing the result with the new facts. ``ref`` outside
+    the entered set (stopped by a bound) leaves the result unchanged.
+    """
+    members = result.members
+    i = bisect_left(members, ref, key=_execution)
+    if i == len(members) or members[i].execution != ref:
+        return result
+    old = members[i]
+    new = Member(
+        execution=ref,
+        target=old.target,
+        action=action_for(facts),
+        reason=old.reason,
+        depth=old.depth,
+    )
+    return ScopeResult(
+        members=(*members[:i], new, *members[i + 1 :]),
+        waves=result.waves,
+        escalation=result.escalation,
+        undetermined=tuple(x for x in result.undetermined if x != ref),
+    )

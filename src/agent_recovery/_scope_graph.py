@@ -14,6 +14,7 @@ from __future__ import annotations
 from array import array
 from collections import deque
 from collections.abc import Iterable
+from itertools import repeat
 
 from ._errors import ErrorCode, LocalProtocolError
 from ._model import MAX_CHECKPOINT, Dependency, ExecRef
@@ -156,9 +157,12 @@ class Csr:
     order) and ``byrank`` lists the nodes in that order, so results come out
     sorted without comparing strings. Edges are grouped by producer: the
     out-edges of ``p`` are slots ``start[p]..start[p+1]``, slot ``k`` holding
-    the consumer ``cons[k]``, the checkpoints ``pa[k]`` and ``ca[k]``, and the
-    edge id ``eid[k]`` of the caller's Dependency. Built in O(n log n + m): one
-    sort of the execution keys, counting sorts and one Kahn pass.
+    the consumer ``cons[k]``, its producer ``prod[k]``, the checkpoints
+    ``pa[k]`` and ``ca[k]``, and the edge id ``eid[k]`` of the caller's
+    Dependency. The first ``ordered`` nodes are the ones Kahn's algorithm
+    ordered: every out-edge of such a node goes to a higher number. Built in
+    O(n log n + m): one sort of the execution keys, counting sorts and one Kahn
+    pass.
     """
 
     __slots__ = (
@@ -170,7 +174,9 @@ class Csr:
         "n",
         "node",
         "order",
+        "ordered",
         "pa",
+        "prod",
         "rank",
         "refs",
         "start",
@@ -210,7 +216,8 @@ class Csr:
                 indeg[c] = r
                 if not r:
                     push(c)
-        if len(order) < n:
+        ordered = len(order)
+        if ordered < n:
             order.extend(i for i in range(n) if indeg[i])
         node = array(IDX, bytes(4 * n))
         for x, i in enumerate(order):
@@ -219,6 +226,7 @@ class Csr:
         g_ca = graph.ca
         start = array(IDX, bytes(4 * (n + 1)))
         cons = array(IDX)
+        prod = array(IDX)
         pa = array("q")
         ca = array("q")
         eid = array(IDX)
@@ -229,7 +237,10 @@ class Csr:
                 pa.append(g_pa[j])
                 ca.append(g_ca[j])
                 eid.append(j)
-            k += first[i + 1] - first[i]
+            d = first[i + 1] - first[i]
+            if d:
+                prod.extend(repeat(x, d))
+                k += d
             start[x + 1] = k
         g_refs = graph.refs
         g_keys = graph.keys
@@ -245,8 +256,10 @@ class Csr:
         self.rank = rank
         self.byrank = byrank
         self.deps = graph.deps
+        self.ordered = ordered
         self.start = start
         self.cons = cons
+        self.prod = prod
         self.pa = pa
         self.ca = ca
         self.eid = eid

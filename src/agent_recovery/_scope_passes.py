@@ -3,30 +3,30 @@
 Nothing here is public. Each function implements parts of the normative
 algorithm in ``docs/draft-text/rollback-set.md`` (the docstrings name them) on
 a :class:`~agent_recovery._scope_graph.Csr`. No function recurses: a chain of a
-million executions is an ordinary input. Per-node results are ``array``s
-indexed by CSR node; ``INF`` marks "not a member".
+million executions is an ordinary input. Per-node results are lists or
+``array``s indexed by CSR node; ``INF`` marks "not a member".
 """
 
 from __future__ import annotations
 
 from array import array
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from itertools import compress
 from typing import TypeAlias
 
 from ._scope_graph import IDX, INF, Csr
 
-__all__ = ["Scope", "scope", "walk", "waves"]
+__all__ = ["Scope", "by_wave", "execution_order", "scope", "walk", "waves"]
 
-# (members, target, depth, reason, source, wave): the members in discovery
-# order; per node its target checkpoint, its depth, the slot of its reason edge
-# (-1: the origin at its own checkpoint) and that edge's producer, and its wave
-# (computed only when asked for: a bounded query computes waves over fewer nodes).
-# Arrays, not lists: they hold machine integers, so the garbage collector never
-# scans them while the caller builds a million result objects.
-Scope: TypeAlias = (
-    "tuple[array[int], array[int], array[int], array[int], array[int], array[int] | None]"
-)
+# (members, inset, target, depth, reason, wave): the members in discovery
+# order and as a byte per node (1: member); per node its target checkpoint, its
+# depth, the slot of its reason edge (-1: the origin at its own checkpoint;
+# ``Csr.prod`` of the slot is the edge's producer), and its wave (computed only
+# when asked for: a bounded query computes waves over fewer nodes).
+Scope: TypeAlias = tuple[
+    Sequence[int], bytearray, Sequence[int], Sequence[int], Sequence[int], Sequence[int] | None
+]
 
 
 def scope(csr: Csr, origin: int, checkpoint: int, *, with_waves: bool) -> Scope:
@@ -35,82 +35,100 @@ def scope(csr: Csr, origin: int, checkpoint: int, *, with_waves: bool) -> Scope:
     Fast path first: when every taint edge the query meets goes forward in the
     CSR numbering, visiting members in increasing number is a topological
     order, so one pass gives every target, depth and reason (a node's target is
-    final once all its producers were visited) and a reverse pass gives the
-    waves. Otherwise (a cycle, or a part of the graph the numbering could not
-    order) the general path: a worklist fixed point, a breadth-first walk for
-    depths and reasons, and Kahn plus Tarjan for the waves.
+    final once all its producers were visited) and a reverse pass over the
+    taint edges it met gives the waves. Otherwise (a cycle, or a part of the
+    graph the numbering could not order) the general path: a worklist fixed
+    point, a breadth-first walk for depths and reasons, and Kahn plus Tarjan
+    for the waves.
     """
     fast = _sweep(csr, origin, checkpoint, with_waves)
     if fast is not None:
         return fast
     target, members = _fixed_point(csr, origin, checkpoint)
-    depth, reason, source = _depths(csr, target, origin)
-    wave = None
-    if with_waves:
-        inset = bytearray(csr.n)
-        for x in members:
-            inset[x] = 1
-        wave = waves(csr, target, members, inset)
-    return members, target, depth, reason, source, wave
+    depth, reason = _depths(csr, target, origin)
+    inset = bytearray(csr.n)
+    for x in members:
+        inset[x] = 1
+    wave = waves(csr, target, members, inset) if with_waves else None
+    return members, inset, target, depth, reason, wave
 
 
 def _sweep(csr: Csr, origin: int, checkpoint: int, with_waves: bool) -> Scope | None:
+    # The hot loop of the whole computation: everything is bound to locals, the
+    # per-node results are lists (CPython indexes and stores list items on a
+    # fast path, array items through a generic call; a checkpoint or depth is
+    # almost always a cached small int), and nothing is allocated per edge but
+    # the two taint-edge records the wave pass replays.
     n = csr.n
     start = csr.start
     cons = csr.cons
+    prod = csr.prod
     pa = csr.pa
     ca = csr.ca
     rank = csr.rank
-    target = array("q", [INF]) * n
-    depth = array(IDX, [n]) * n
+    ordered = csr.ordered
+    inf = INF
+    target = [inf] * n
+    depth = [n] * n
     reason = array(IDX, [-1]) * n
-    source = array(IDX, [-1]) * n
     target[origin] = checkpoint
     depth[origin] = 0
-    tainted = bytearray(n)
+    tainted = bytearray(n)  # 1: member
+    tainted[origin] = 1
     find = tainted.find
     members = array(IDX)
     enter = members.append
+    # The taint edges met, producer and consumer, in visiting order.
+    t_prod: list[int] = []
+    t_cons: list[int] = []
+    record_prod = t_prod.append
+    record_cons = t_cons.append
     p = origin
     while p >= 0:
         enter(p)
         t = target[p]
         d = depth[p] + 1
+        if p >= ordered:
+            # Kahn could not order p (a cycle is upstream): a taint edge to a
+            # lower number may lead to a node already visited.
+            for k in range(start[p], start[p + 1]):
+                if pa[k] >= t and cons[k] < p:
+                    return None
         for k in range(start[p], start[p + 1]):
             if pa[k] >= t:  # the output is undone by restoring p to t: taint
                 c = cons[k]
-                if c < p:
-                    return None  # c may be visited already: not an order here
+                record_prod(p)
+                record_cons(c)
                 x = ca[k]
                 y = target[c]
-                if x < y:
+                if y == inf:  # c's first taint edge: it sets everything
                     tainted[c] = 1
                     target[c] = x
                     reason[c] = k
-                    source[c] = p
+                    depth[c] = d
+                    continue
+                if x < y:
+                    target[c] = x
+                    reason[c] = k
                 elif x == y:
                     # Two setting edges share consumer and consumed_after, so the
                     # draft's edge order reduces to (producer, produced_after).
-                    q = source[c]
+                    q = prod[reason[c]]
                     if rank[p] < rank[q] or (p == q and pa[k] < pa[reason[c]]):
                         reason[c] = k
-                        source[c] = p
                 if d < depth[c]:  # noqa: PLR1730 - min() is a call, this is a hot loop
                     depth[c] = d
         p = find(1, p + 1)  # the next member in numbering order, found in C
     wave = None
     if with_waves:
-        wave = array(IDX, bytes(4 * n))
-        for p in reversed(members):
-            t = target[p]
-            w = 0
-            for k in range(start[p], start[p + 1]):
-                if pa[k] >= t:
-                    x = wave[cons[k]] + 1
-                    if x > w:  # noqa: PLR1730 - max() is a call, this is a hot loop
-                        w = x
-            wave[p] = w
-    return members, target, depth, reason, source, wave
+        # Replayed backwards, every taint edge out of p comes after those out of
+        # p's consumers (visited later): their waves are final when read.
+        wave = [0] * n
+        for p, c in zip(reversed(t_prod), reversed(t_cons), strict=True):
+            x = wave[c] + 1
+            if x > wave[p]:  # noqa: PLR1730 - max() is a call, this is a hot loop
+                wave[p] = x
+    return members, tainted, target, depth, reason, wave
 
 
 def _fixed_point(csr: Csr, origin: int, checkpoint: int) -> tuple[array[int], array[int]]:
@@ -154,21 +172,21 @@ def _fixed_point(csr: Csr, origin: int, checkpoint: int) -> tuple[array[int], ar
     return target, members
 
 
-def _depths(csr: Csr, target: array[int], origin: int) -> tuple[array[int], array[int], array[int]]:
+def _depths(csr: Csr, target: Sequence[int], origin: int) -> tuple[array[int], array[int]]:
     """Breadth-first walk of the taint graph (draft §7.3, §7.4), cycles allowed.
 
-    Returns each member's depth (shortest taint path; -1 for non-members), the
-    slot of its reason edge (the smallest setting edge; -1 for the origin at its
-    own checkpoint) and that edge's producer.
+    Returns each member's depth (shortest taint path; -1 for non-members) and
+    the slot of its reason edge (the smallest setting edge; -1 for the origin at
+    its own checkpoint).
     """
     n = csr.n
     start = csr.start
     cons = csr.cons
+    prod = csr.prod
     pa = csr.pa
     ca = csr.ca
     depth = array(IDX, [-1]) * n
     reason = array(IDX, [-1]) * n
-    source = array(IDX, [-1]) * n
     rank = csr.rank
     depth[origin] = 0
     order = [origin]
@@ -183,16 +201,19 @@ def _depths(csr: Csr, target: array[int], origin: int) -> tuple[array[int], arra
                     depth[c] = d
                     push(c)
                 if ca[k] == target[c]:
-                    q = source[c]
-                    if q < 0 or rank[p] < rank[q] or (p == q and pa[k] < pa[reason[c]]):
+                    r = reason[c]
+                    if r < 0:
                         reason[c] = k
-                        source[c] = p
-    return depth, reason, source
+                    else:
+                        q = prod[r]
+                        if rank[p] < rank[q] or (p == q and pa[k] < pa[r]):
+                            reason[c] = k
+    return depth, reason
 
 
 def walk(
     csr: Csr,
-    target: array[int],
+    target: Sequence[int],
     origin: int,
     *,
     max_members: int | None,
@@ -242,7 +263,7 @@ def walk(
     return entered, depth, excluded
 
 
-def waves(csr: Csr, target: array[int], nodes: Sequence[int], inset: bytearray) -> array[int]:
+def waves(csr: Csr, target: Sequence[int], nodes: Sequence[int], inset: bytearray) -> array[int]:
     """Wave numbers over the taint edges among ``nodes`` (draft §7.7).
 
     A member's wave is 0 if it has no dependent in the set, else one more than
@@ -298,7 +319,7 @@ def waves(csr: Csr, target: array[int], nodes: Sequence[int], inset: bytearray) 
 
 
 def _tarjan_waves(
-    csr: Csr, target: array[int], nodes: list[int], inset: bytearray, wave: array[int]
+    csr: Csr, target: Sequence[int], nodes: list[int], inset: bytearray, wave: array[int]
 ) -> None:
     """Tarjan's SCC algorithm without recursion; assigns ``wave`` per component.
 
@@ -378,3 +399,20 @@ def _tarjan_waves(
             for x in component:
                 wave[x] = wv
             ncomp += 1
+
+
+def execution_order(csr: Csr, nodes: Sequence[int], inset: bytearray) -> list[int]:
+    """``nodes`` (flagged in ``inset``) in execution order (draft §7), without comparing strings."""
+    byrank = csr.byrank
+    if 8 * len(nodes) >= csr.n:
+        # Most nodes are in: filtering the execution order (in C) beats sorting.
+        return list(compress(byrank, map(inset.__getitem__, byrank)))
+    return sorted(nodes, key=csr.rank.__getitem__)
+
+
+def by_wave(ordered: Iterable[int], wave: Sequence[int], last: int) -> list[list[int]]:
+    """The nodes of ``ordered`` grouped by wave, ``0..last``, keeping their order (draft §7.7)."""
+    groups: list[list[int]] = [[] for _ in range(last + 1)]
+    for x in ordered:
+        groups[wave[x]].append(x)
+    return groups
