@@ -22,7 +22,7 @@ from test_records_kit import (
     verifier,
 )
 
-from agent_recovery._errors import ErrorCode, LocalProtocolError
+from agent_recovery._errors import ErrorCode, LocalProtocolError, RemoteProtocolError
 from agent_recovery._messages import Halt, Rollback, RollbackResult
 from agent_recovery._model import (
     Action,
@@ -205,7 +205,10 @@ def test_a_signature_with_a_noncanonical_tail_is_refused() -> None:
     last = alphabet.index(token[-1:])
     altered = token[:-1] + alphabet[last | 1 : (last | 1) + 1]
     assert altered != token
-    assert VERIFIER.verify(altered).payload == VERIFIER.verify(token).payload
+    # The JWS verifier itself refuses the second spelling (RFC 4648 §3.5).
+    with pytest.raises(RemoteProtocolError) as refused:
+        VERIFIER.verify(altered)
+    assert refused.value.code is ErrorCode.MALFORMED
     found = verify_log([*TOKENS[:3], altered, *TOKENS[4:]], VERIFIER).first_break
     assert found is not None and (found.index, found.kind) == (3, BreakKind.BAD_SIGNATURE)
 
