@@ -9,6 +9,7 @@ import sqlite3
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -30,6 +31,7 @@ from agent_recovery._model import (
     Status,
 )
 from agent_recovery._participant import Participant
+from agent_recovery._participant_records import assemble
 from agent_recovery._records import GENESIS, verify_log
 from agent_recovery._wire import decode
 from agent_recovery.security.jws import Signer
@@ -349,10 +351,10 @@ def test_resent_messages_are_byte_identical(tmp_path: Path) -> None:
 def test_a_step_that_raises_changes_nothing(tmp_path: Path) -> None:
     world = World(tmp_path)
     party = world.party(P)
-    before = party.store.load_snapshot("participant")
+    before = _stored(party.store)
     with pytest.raises(LocalProtocolError):
         party.call(lambda e: e.take_checkpoint(ExecRef(agent=P, exec="nope")))  # type: ignore[union-attr]
-    assert party.store.load_snapshot("participant") == before
+    assert _stored(party.store) == before
     assert party.engine.snapshot() == before
     assert party.pending_outbox() == []
 
@@ -375,9 +377,16 @@ def test_a_failure_inside_the_commit_rolls_the_engine_back(tmp_path: Path) -> No
     with pytest.raises(OSError, match="disk full"):
         party.receive(C, message, NOW)
     assert party.engine.snapshot() == before
-    assert party.store.load_snapshot("participant") == before
+    assert _stored(party.store) == before
     party.signer = good
     assert party.receive(C, message, NOW).reply_to(message) is not None
+
+
+def _stored(store: Store) -> dict[str, Any]:
+    """The participant's state as the store holds it: parts, one per execution."""
+    parts = store.load_parts("participant")
+    assert parts is not None and store.load_snapshot("participant") is None
+    return assemble(parts)
 
 
 def _key(seed: int) -> ed25519.Ed25519PrivateKey:

@@ -110,15 +110,32 @@ def test_steps_in_a_group_commit_together_with_one_snapshot(
 ) -> None:
     path = tmp_path / "p.db"
     party = _participant_party(path)
-    saves = _counting(monkeypatch, "save_snapshot")
+    saves = _counting(monkeypatch, "save_parts")
     with party.group():
         party.call(lambda p: p.take_checkpoint(X))
         party.call(lambda p: p.take_checkpoint(Y))
         assert saves == []  # nothing is saved before the group ends
-    assert saves == [1]
+    assert saves == [2]  # once, and only the two executions the steps changed
     party.store.close()
     again = _participant_party(path)
     assert again.engine.position(X) == 1 and again.engine.position(Y) == 1
+    again.store.close()
+
+
+def test_a_participant_step_writes_only_the_executions_it_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "p.db"
+    party = _participant_party(path)
+    saves = _counting(monkeypatch, "save_parts")
+    party.call(lambda p: p.take_checkpoint(X))
+    assert saves == [1]  # X, not Y nor the engine's own part
+    party.call(lambda p: p.position(Y))  # a view changes nothing and writes nothing
+    assert saves == [1]
+    expected = party.engine.snapshot()
+    party.store.close()
+    again = _participant_party(path)
+    assert again.engine.snapshot() == expected
     again.store.close()
 
 
@@ -136,3 +153,14 @@ def test_a_group_that_fails_is_forgotten_whole(tmp_path: Path) -> None:
     again = _participant_party(path)
     assert again.engine.snapshot() == before
     again.store.close()
+
+
+def test_marking_sent_leaves_every_later_commit_synced(tmp_path: Path) -> None:
+    party = _participant_party(tmp_path / "p.db")
+    party.mark_sent(1, 2)  # committed without a sync of its own
+    # draft §11.2: the steps that follow are still on stable storage when they return.
+    assert party.store._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    with party.store.transaction():
+        party.mark_sent(3)  # inside a step: it commits with the step
+    assert party.store._conn.execute("PRAGMA synchronous").fetchone()[0] == 2
+    party.store.close()

@@ -72,10 +72,13 @@ from ._model import (
 )
 from ._model import Status as ExecStatus
 from ._participant_records import (
+    ENGINE_PART,
     Claim,
     ExecutionRecord,
     PendingSignal,
+    assemble,
     dump_execution,
+    execution_part,
     load_execution,
 )
 from ._records import participant_record
@@ -147,6 +150,10 @@ class Participant:
         self._retry = retry if retry is not None else Retry()
         self._seq = 0
         self._execs: dict[ExecRef, ExecutionRecord] = {}
+        # Every execution a step looked up for its work (``_get``): the only
+        # ones it can have changed, so the only parts ``snapshot_changes`` dumps.
+        self._touched: set[ExecRef] = set()
+        self._taken_engine: str | None = None
         self._signals: dict[str, PendingSignal] = {}
         self._out: list[Message] = []
         self._records: list[RecoveryRecord] = []
@@ -177,18 +184,18 @@ class Participant:
     # ------------------------------------------------------------------ views
 
     def state_of(self, execution: ExecRef) -> MemberState:
-        return self._get(execution).state
+        return self._view(execution).state
 
     def owner_of(self, execution: ExecRef) -> tuple[str, str] | None:
         """(coordinator, recovery) holding ``execution``, or None."""
-        claim = self._get(execution).claim
+        claim = self._view(execution).claim
         return None if claim is None else claim.key
 
     def executions(self) -> tuple[ExecRef, ...]:
         return tuple(sorted(self._execs))
 
     def position(self, execution: ExecRef) -> int:
-        return self._get(execution).position
+        return self._view(execution).position
 
     # ------------------------------------------------------------------ API
 
@@ -205,6 +212,7 @@ class Participant:
         if execution in self._execs:
             raise LocalProtocolError(ErrorCode.CONFLICT, "execution already registered")
         names = frozenset(check_identifier(a, "authority") for a in authority)
+        self._touched.add(execution)
         self._execs[execution] = ExecutionRecord(
             ref=execution,
             status=facts.status,
@@ -414,6 +422,13 @@ class Participant:
         return check_identifier(self._ids(self._seq), "message id")
 
     def _get(self, execution: ExecRef) -> ExecutionRecord:
+        """The record of ``execution``, to work on: it is saved after the step."""
+        x = self._view(execution)
+        self._touched.add(execution)
+        return x
+
+    def _view(self, execution: ExecRef) -> ExecutionRecord:
+        """The record of ``execution``, to read only."""
         x = self._execs.get(execution)
         if x is None:
             raise LocalProtocolError(ErrorCode.UNKNOWN_EXECUTION, "execution not registered")
@@ -483,6 +498,7 @@ class Participant:
         x = self._execs.get(message.execution)
         if x is None:
             raise LocalProtocolError(ErrorCode.UNKNOWN_EXECUTION, "")
+        self._touched.add(message.execution)
         if sender not in x.authority:
             # draft §9.2: authorization is a lookup in the authority fixed at start.
             raise LocalProtocolError(ErrorCode.UNAUTHORIZED, "not in the recovery authority")
@@ -744,9 +760,38 @@ class Participant:
     def snapshot(self) -> dict[str, Any]:
         """The engine's whole state as JSON-able data (outputs already pulled)."""
         return {
+            **self._dump_engine(),
+            "executions": [dump_execution(x) for x in sorted(self._execs.values(), key=_ref)],
+        }
+
+    def snapshot_parts(self) -> dict[str, Any]:
+        """The same state cut into parts, by key: ``from_snapshot({"parts": ...})`` reads it.
+
+        One part per execution and one for the rest (message counter, pending
+        signals), so that a store rewrites after each step only the executions
+        the step worked on (draft §11.2: the cost of a step is what it changed,
+        not the hundreds of executions an agent may run).
+        """
+        self._touched.clear()
+        parts: dict[str, Any] = {ENGINE_PART: self._dump_engine()}
+        for ref, x in self._execs.items():
+            parts[execution_part(ref)] = dump_execution(x)
+        return parts
+
+    def snapshot_changes(self) -> dict[str, Any]:
+        """The parts that may have changed since the last call (or ``snapshot_parts``)."""
+        touched, self._touched = self._touched, set()
+        parts: dict[str, Any] = {ENGINE_PART: self._dump_engine()}
+        for ref in touched:
+            x = self._execs.get(ref)
+            if x is not None:
+                parts[execution_part(ref)] = dump_execution(x)
+        return parts
+
+    def _dump_engine(self) -> dict[str, Any]:
+        return {
             "agent": self.agent,
             "seq": self._seq,
-            "executions": [dump_execution(x) for x in sorted(self._execs.values(), key=_ref)],
             "signals": [
                 [encode(p.message).decode("utf-8"), p.attempts, p.next_at, p.since]
                 for _, p in sorted(self._signals.items())
@@ -763,11 +808,16 @@ class Participant:
     ) -> Participant:
         """Rebuild an engine from :meth:`snapshot` output.
 
+        ``{"parts": parts}``, with the parts of :meth:`snapshot_parts` as updated
+        by :meth:`snapshot_changes`, is read as the snapshot they make up.
+
         Raises again, as events, the local work still owed: every contained
         execution is halted, and a rollback in progress is requested again
         (``replayed=True``).
         """
         try:
+            if set(data) == {"parts"}:
+                data = assemble(data["parts"])
             return cls._restore(data, ids, retry)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             # A damaged snapshot is refused with a typed error, never half-loaded.

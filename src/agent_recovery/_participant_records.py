@@ -9,6 +9,7 @@ that applies them is ``_participant.py``.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,11 +29,14 @@ from ._model import Status as ExecStatus
 from ._state import MemberState
 
 __all__ = [
+    "ENGINE_PART",
     "Claim",
     "ExecutionRecord",
     "PendingSignal",
+    "assemble",
     "dump_claim",
     "dump_execution",
+    "execution_part",
     "load_claim",
     "load_execution",
 ]
@@ -179,3 +183,18 @@ def load_execution(d: dict[str, Any]) -> ExecutionRecord:
         claim = load_claim(c)
         x.history[claim.key] = claim
     return x
+
+
+# The keys of the parts of a participant's snapshot (``Participant.snapshot_parts``).
+ENGINE_PART = json.dumps(["engine"])
+
+
+def execution_part(ref: ExecRef) -> str:
+    return json.dumps(["execution", ref.agent, ref.exec], separators=(",", ":"))
+
+
+def assemble(parts: dict[str, Any]) -> dict[str, Any]:
+    """The whole snapshot (``Participant.snapshot``) from its parts."""
+    executions = [value for key, value in parts.items() if key != ENGINE_PART]
+    executions.sort(key=lambda d: (d["ref"][0], d["ref"][1]))
+    return {**parts[ENGINE_PART], "executions": executions}

@@ -349,11 +349,24 @@ class Store:
         ]
 
     def mark_sent(self, party: str, ids: Iterable[int]) -> None:
-        """The transport handed these over; unknown or repeated ids are ignored."""
-        with self.transaction():
-            self._conn.executemany(
-                "DELETE FROM outbox WHERE party = ? AND id = ?", [(party, i) for i in ids]
-            )
+        """The transport handed these over; unknown or repeated ids are ignored.
+
+        Not synced on its own: a mark lost in a power failure only makes the
+        message leave again, and its receiver answers the exact duplicate
+        idempotently (draft §9.3). In WAL mode a commit at ``synchronous=NORMAL``
+        is still atomic and ordered, and the next step's sync (``FULL``) makes it
+        durable with that step; a process that is killed loses nothing either way.
+        """
+        rows = [(party, i) for i in ids]
+        if self._depth:  # inside a step: it commits with the step
+            self._conn.executemany("DELETE FROM outbox WHERE party = ? AND id = ?", rows)
+            return
+        self._conn.execute("PRAGMA synchronous = NORMAL")
+        try:
+            with self.transaction():
+                self._conn.executemany("DELETE FROM outbox WHERE party = ? AND id = ?", rows)
+        finally:
+            self._conn.execute("PRAGMA synchronous = FULL")
 
 
 def _check_magic(path: Path) -> None:

@@ -11,10 +11,15 @@ a lost message, and its timers decide what follows (draft §8.4).
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
+import ssl
+from collections.abc import AsyncIterable, AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
+import httpcore
 import httpx
 
 from ..._errors import ErrorCode
@@ -64,6 +69,164 @@ def _is(content_type: str | None, media_type: str) -> bool:
     return content_type is not None and content_type.split(";")[0].strip().lower() == media_type
 
 
+# httpcore's exceptions as httpx raises them (httpx maps them the same way).
+_ERRORS: tuple[tuple[type[Exception], type[httpx.HTTPError]], ...] = (
+    (httpcore.ConnectTimeout, httpx.ConnectTimeout),
+    (httpcore.ReadTimeout, httpx.ReadTimeout),
+    (httpcore.WriteTimeout, httpx.WriteTimeout),
+    (httpcore.PoolTimeout, httpx.PoolTimeout),
+    (httpcore.TimeoutException, httpx.TimeoutException),
+    (httpcore.ConnectError, httpx.ConnectError),
+    (httpcore.ReadError, httpx.ReadError),
+    (httpcore.WriteError, httpx.WriteError),
+    (httpcore.NetworkError, httpx.NetworkError),
+    (httpcore.RemoteProtocolError, httpx.RemoteProtocolError),
+    (httpcore.LocalProtocolError, httpx.LocalProtocolError),
+    (httpcore.ProtocolError, httpx.ProtocolError),
+    (httpcore.UnsupportedProtocol, httpx.UnsupportedProtocol),
+)
+
+
+@contextmanager
+def _mapped() -> Iterator[None]:
+    try:
+        yield
+    except Exception as exc:
+        for theirs, ours in _ERRORS:
+            if isinstance(exc, theirs):
+                raise ours(str(exc)) from exc
+        raise
+
+
+class _Pool(httpx.AsyncBaseTransport):
+    """HTTP/1.1 keep-alive connections: a stack of idle ones per origin, a cap on requests.
+
+    httpcore's own pool looks at every connection, asking each whether its
+    peer closed it (a system call), whenever a request starts or ends: with a
+    hundred connections busy, that was most of a coordinator's time. Here a
+    request takes the most recently used idle connection to its origin (the
+    one least likely to have expired), checks only that one, and gives it back
+    when its response is closed; a request beyond ``limit`` in flight waits
+    for a slot (no pool timeout: a queued message is not lost).
+    """
+
+    def __init__(self, *, limit: int, keepalive_expiry: float = 5.0) -> None:
+        self._slots = asyncio.Semaphore(limit)
+        self._keep = limit  # idle connections kept per origin
+        self._expiry = keepalive_expiry
+        # By origin (httpcore's Origin is not hashable: its scheme, host and port).
+        self._idle: dict[tuple[bytes, bytes, int], list[httpcore.AsyncHTTPConnection]] = {}
+        self._ssl: ssl.SSLContext | None = None
+        self._closed = False
+
+    async def _connection(self, origin: httpcore.Origin) -> httpcore.AsyncHTTPConnection:
+        idle = self._idle.get(_key(origin))
+        while idle:
+            connection = idle.pop()
+            if not connection.has_expired():
+                return connection
+            await connection.aclose()
+        if origin.scheme == b"https" and self._ssl is None:
+            self._ssl = httpx.create_ssl_context(trust_env=False)
+        return httpcore.AsyncHTTPConnection(
+            origin=origin,
+            ssl_context=self._ssl if origin.scheme == b"https" else None,
+            keepalive_expiry=self._expiry,
+            # Requests are written in parts; without TCP_NODELAY each part
+            # after the first can wait for the peer's delayed ACK.
+            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+        )
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        assert isinstance(request.stream, httpx.AsyncByteStream)
+        if self._closed:
+            raise httpx.TransportError("the client is closed")
+        core = httpcore.Request(
+            method=request.method,
+            url=httpcore.URL(
+                scheme=request.url.raw_scheme,
+                host=request.url.raw_host,
+                port=request.url.port,
+                target=request.url.raw_path,
+            ),
+            headers=request.headers.raw,
+            content=request.stream,
+            extensions=request.extensions,
+        )
+        await self._slots.acquire()
+        connection: httpcore.AsyncHTTPConnection | None = None
+        try:
+            connection = await self._connection(core.url.origin)
+            with _mapped():
+                response = await connection.handle_async_request(core)
+        except BaseException:
+            self._slots.release()
+            if connection is not None:
+                await connection.aclose()
+            raise
+        assert isinstance(response.stream, AsyncIterable)
+        return httpx.Response(
+            status_code=response.status,
+            headers=response.headers,
+            stream=_Body(self, core.url.origin, connection, response.stream),
+            extensions=response.extensions,
+        )
+
+    async def _release(
+        self, origin: httpcore.Origin, connection: httpcore.AsyncHTTPConnection
+    ) -> None:
+        self._slots.release()
+        idle = self._idle.setdefault(_key(origin), [])
+        if not self._closed and connection.is_idle() and len(idle) < self._keep:
+            idle.append(connection)
+        else:
+            await connection.aclose()
+
+    async def aclose(self) -> None:
+        self._closed = True
+        idle, self._idle = self._idle, {}
+        for connections in idle.values():
+            for connection in connections:
+                await connection.aclose()
+
+
+def _key(origin: httpcore.Origin) -> tuple[bytes, bytes, int]:
+    return origin.scheme, origin.host, origin.port
+
+
+class _Body(httpx.AsyncByteStream):
+    """A response body; closing it gives its connection back to the pool, once."""
+
+    def __init__(
+        self,
+        pool: _Pool,
+        origin: httpcore.Origin,
+        connection: httpcore.AsyncHTTPConnection,
+        stream: AsyncIterable[bytes],
+    ) -> None:
+        self._pool = pool
+        self._origin = origin
+        self._connection: httpcore.AsyncHTTPConnection | None = connection
+        self._stream = stream
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        with _mapped():
+            async for part in self._stream:
+                yield part
+
+    async def aclose(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        try:
+            close = getattr(self._stream, "aclose", None)
+            if close is not None:
+                with _mapped():
+                    await close()
+        finally:
+            await self._pool._release(self._origin, connection)
+
+
 class RecoveryClient:
     """Posts signed messages to recovery endpoints over one connection pool."""
 
@@ -86,15 +249,7 @@ class RecoveryClient:
                 # would send a signed message somewhere nobody configured.
                 follow_redirects=False,
                 trust_env=False,
-                # Requests are written in parts; without TCP_NODELAY each part
-                # after the first can wait for the peer's delayed ACK.
-                transport=httpx.AsyncHTTPTransport(
-                    socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
-                    limits=httpx.Limits(
-                        max_connections=max_connections,
-                        max_keepalive_connections=max_connections,
-                    ),
-                ),
+                transport=_Pool(limit=max_connections),
             )
         )
 
