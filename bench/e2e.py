@@ -15,7 +15,15 @@ resumes) in the same phases and at the same concurrency, between processes
 that only verify the request's signature and answer with a signed reply, with
 no protocol logic and no persistence. ``ratio`` = protocol time / baseline time.
 
-    python bench/e2e.py [--sizes 10,100,1000] [--participants 4] [--repeat 1]
+What is measured is the protocol: every engine step is committed to the
+agents' stores (SQLite, ``synchronous=FULL``) exactly as in production. The
+application's own state, the configuration each undo restores, is kept in
+memory by default (``--app-state memory``): making it durable is the
+application's cost, the same with or without this protocol, and the baseline
+has no application. ``--app-state file`` keeps it in a SQLite file per
+participant (one synced commit per undo) and includes that cost.
+
+    python bench/e2e.py [--sizes 10,100,1000] [--participants 4] [--app-state memory|file]
 
 The last line is one JSON object. Figures are noisy on a shared machine.
 """
@@ -58,7 +66,9 @@ def _participant(i: int) -> str:
 # -- configuration ------------------------------------------------------------------------
 
 
-def write_configs(work: Path, sizes: list[int], participants: int) -> dict[str, Path]:
+def write_configs(
+    work: Path, sizes: list[int], participants: int, app_state: str = "memory"
+) -> dict[str, Path]:
     names = {"coordinator": COORDINATOR} | {f"p{i}": _participant(i) for i in range(participants)}
     write_keys(work / "keys", names)
     # Generous timers: no retransmission while a large set is still being processed.
@@ -125,9 +135,10 @@ def write_configs(work: Path, sizes: list[int], participants: int) -> dict[str, 
             "agent": _participant(i),
             "key": f"keys/p{i}.jwk",
             "state": f"state/p{i}.db",
-            "resource": f"state/p{i}-resource.db",
             "executions": executions[i],
         }
+        if app_state == "file":
+            configs[f"p{i}"]["resource"] = f"state/p{i}-resource.db"
     paths = {}
     for name, config in configs.items():
         paths[name] = work / f"{name}.json"
@@ -180,8 +191,10 @@ def _payload(token: str) -> dict[str, Any]:
     return data
 
 
-def protocol(work: Path, sizes: list[int], participants: int) -> dict[int, dict[str, Any]]:
-    paths = write_configs(work, sizes, participants)
+def protocol(
+    work: Path, sizes: list[int], participants: int, app_state: str = "memory"
+) -> dict[int, dict[str, Any]]:
+    paths = write_configs(work, sizes, participants, app_state)
     (work / "run").mkdir(exist_ok=True)
     processes, urls = [], {}
     try:
@@ -383,6 +396,12 @@ def main() -> None:
     parser.add_argument("--sizes", default="10,100,1000")
     parser.add_argument("--participants", type=int, default=4)
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument(
+        "--app-state",
+        choices=["memory", "file"],
+        default="memory",
+        help="where participants keep the state their undo restores (see the docstring)",
+    )
     args = parser.parse_args()
     if args.participants < 2:
         parser.error("--participants must be at least 2")
@@ -390,12 +409,13 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
     print(f"work directory: {work}")
     t = time.perf_counter()
-    measured = protocol(work, sizes, args.participants)
+    measured = protocol(work, sizes, args.participants, args.app_state)
     print(f"protocol run (with setup): {time.perf_counter() - t:.1f} s")
     base = baseline(work, sizes, args.participants)
     out = {
         "sizes": sizes,
         "participants": args.participants,
+        "app_state": args.app_state,
         "protocol_s": [],
         "baseline_s": [],
         "ratio": [],

@@ -52,7 +52,7 @@ CREATE TABLE IF NOT EXISTS replay_cache (
 class ReplayJournal:
     """The durable copy of one receiver's replay cache, in its store file."""
 
-    __slots__ = ("_db", "_last_purge", "_replies", "_rows", "complete_since")
+    __slots__ = ("_bound", "_db", "_last_purge", "_replies", "_rows", "complete_since")
 
     def __init__(self, path: str | Path, *, now: int, lost_before: int = 0) -> None:
         """Open the journal in the store file at ``path``.
@@ -70,6 +70,7 @@ class ReplayJournal:
         self._rows: dict[tuple[str, str], ReplayEntry] = {}
         self._replies: dict[tuple[str, str], bytes] = {}
         self._last_purge = now
+        self._bound = False  # a bound is written and not yet cleared
         with self._transaction():
             meta = dict(self._db.execute("SELECT key, value FROM replay_meta").fetchall())
             complete = int(meta.get("complete_since", lost_before))
@@ -107,6 +108,7 @@ class ReplayJournal:
             "INSERT OR REPLACE INTO replay_meta VALUES ('pending', ?)",
             (max(until, self.complete_since),),
         )
+        self._bound = True
 
     # ReplayCache calls these two; the rows are written by :meth:`commit`.
 
@@ -124,6 +126,9 @@ class ReplayJournal:
 
     def commit(self, now: int) -> None:
         """Write what the cache recorded since the last commit, and clear the bound."""
+        purge = now - self._last_purge >= _PURGE_EVERY_MS
+        if not (self._rows or self._replies or self._bound or purge):
+            return  # nothing to write: no transaction at all
         rows, self._rows = self._rows, {}
         replies, self._replies = self._replies, {}
         with self._transaction():
@@ -136,7 +141,8 @@ class ReplayJournal:
                 [(reply, k[0], k[1]) for k, reply in replies.items()],
             )
             self._db.execute("DELETE FROM replay_meta WHERE key = 'pending'")
-            if now - self._last_purge >= _PURGE_EVERY_MS:
+            self._bound = False
+            if purge:
                 # draft §9.3: an entry may go once its message is stale anyway.
                 self._db.execute("DELETE FROM replay_cache WHERE expires < ?", (now,))
                 self._last_purge = now
