@@ -619,6 +619,33 @@ class AgentRuntime:
         for listener in self._listeners:
             listener(event)
 
+    def _refuse_undo(
+        self, event: RollbackRequested, position: int, now: int, code: ErrorCode, detail: str
+    ) -> None:
+        """Answer a rollback this agent will not carry out: refused, nothing done."""
+        self.trace(
+            now,
+            "undo",
+            exec=event.execution.exec,
+            action=event.action.value,
+            target=event.target,
+            outcome="refused",
+            details=[detail],
+            repeated=False,
+            recovery=event.recovery,
+        )
+        self._call(
+            self.participant,
+            lambda p: p.rollback_done(
+                event.execution,
+                Outcome.REFUSED,
+                checkpoint=position,
+                now=now,
+                code=code,
+                detail=detail,
+            ),
+        )
+
     def _undo(self, event: RollbackRequested, now: int) -> None:
         """Carry out a rollback on the real resource and report it (draft §8.2)."""
         exec_id = event.execution.exec
@@ -627,57 +654,18 @@ class AgentRuntime:
         position = self.participant.engine.position(event.execution)
         action = event.action
         declared = None if x is None else x.reversibility
+        kind = "compensate" if action is Action.COMPENSATE else "restore"
         if not _fits(declared, action):
             # draft §5.2: reversibility was declared at the start; a request that
             # contradicts it is refused, not carried out some other way.
-            self.trace(
-                now,
-                "undo",
-                exec=exec_id,
-                action=action.value,
-                target=event.target,
-                outcome="refused",
-                details=[f"declared {declared}"],
-                repeated=False,
-                recovery=event.recovery,
-            )
-            self._call(
-                self.participant,
-                lambda p: p.rollback_done(
-                    event.execution,
-                    Outcome.REFUSED,
-                    checkpoint=position,
-                    now=now,
-                    code=ErrorCode.INVALID_STATE,
-                    detail=f"the execution was declared {declared}",
-                ),
-            )
+            detail = f"the execution was declared {declared}"
+            self._refuse_undo(event, position, now, ErrorCode.INVALID_STATE, detail)
             return
-        kind = "compensate" if action is Action.COMPENSATE else "restore"
         if x is not None and action is not Action.NONE and kind not in x.permitted:
             # draft §9.2, §13.7: the authority to request a rollback is not the
             # authority to act; this agent's own policy decides, and says no.
-            self.trace(
-                now,
-                "undo",
-                exec=exec_id,
-                action=action.value,
-                target=event.target,
-                outcome="refused",
-                details=[f"{kind} not permitted by this agent's policy"],
-                repeated=False,
-                recovery=event.recovery,
-            )
-            self._call(
-                self.participant,
-                lambda p: p.rollback_done(
-                    event.execution,
-                    Outcome.REFUSED,
-                    checkpoint=position,
-                    now=now,
-                    code=ErrorCode.UNAUTHORIZED,
-                    detail=f"{kind} is not permitted by this agent's policy",
-                ),
+            self._refuse_undo(
+                event, position, now, ErrorCode.UNAUTHORIZED, f"{kind} is not permitted here"
             )
             return
         try:
