@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -29,16 +29,18 @@ from a2a.types import GetTaskRequest, Role, SendMessageRequest, TaskState
 from google.protobuf import json_format
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from test_a2a_runtime import agents as served
+from test_a2a_runtime import plan_state as runtime_plan_state
+from test_a2a_runtime import recovered as runtime_recovered
+from test_a2a_runtime import run, until
 
 from agent_recovery._messages import Message as ProtocolMessage
 from agent_recovery._messages import Rollback
 from agent_recovery._model import Action, ExecRef
-from agent_recovery.bindings.a2a import EXTENSION_URI, carried_messages, listen, serving
+from agent_recovery.bindings.a2a import EXTENSION_URI, carried_messages
 from agent_recovery.bindings.http import peek
-from agent_recovery.runtime import load_config
 from agent_recovery.runtime._a2a import A2AAgent
 from agent_recovery.runtime._config import failure_spec
-from agent_recovery.runtime._scenario import load_scenario
 
 T = TypeVar("T")
 
@@ -160,39 +162,17 @@ class Agent:
     recorder: Recorder
 
 
-def run(scenario: Callable[[], Awaitable[T]]) -> T:
-    return asyncio.run(asyncio.wait_for(scenario(), timeout=40))
-
-
 @asynccontextmanager
 async def agents(tmp_path: Path, doc: dict[str, Any]) -> AsyncIterator[dict[str, Agent]]:
     """Every agent of ``doc`` served over A2A on loopback, each behind a recorder."""
-    path = tmp_path / "scenario.json"
-    path.write_text(json.dumps(doc), encoding="utf-8")
-    scenario = load_scenario(path)
-    configs = scenario.write_configs(tmp_path)
-    sockets = {name: listen() for name in configs}
-    urls = {n: "http://{}:{}".format(*s.getsockname()[:2]) for n, s in sockets.items()}
-    peers = {scenario.agent_id(n): url for n, url in urls.items()}
-    (tmp_path / "peers.json").write_text(json.dumps(peers), encoding="utf-8")
-    built = {
-        n: Agent(a, Recorder(a.app))
-        for n, p in configs.items()
-        for a in [A2AAgent(load_config(p), urls[n])]
-    }
-    async with AsyncExitStack() as stack:
-        for name, agent in built.items():
-            await stack.enter_async_context(serving(agent.recorder, sockets[name]))
-            stack.push_async_callback(agent.runtime.stop)
-        yield built
+    recorders: dict[int, Recorder] = {}
 
+    def record(agent: A2AAgent) -> Recorder:
+        recorders[id(agent)] = Recorder(agent.app)
+        return recorders[id(agent)]
 
-async def until(what: str, ready: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not ready():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
+    async with served(tmp_path, doc, wrap=record) as built:
+        yield {n: Agent(a, recorders[id(a)]) for n, a in built.items()}
 
 
 def member_state(agent: Agent, exec_id: str) -> str:
@@ -202,16 +182,11 @@ def member_state(agent: Agent, exec_id: str) -> str:
 
 
 def plan_state(agent: Agent, exec_id: str) -> str:
-    return agent.runtime.runtime.resource.progress(exec_id)[1]
+    return runtime_plan_state(agent.runtime, exec_id)
 
 
 def recovered(boss: Agent, *members: Agent) -> bool:
-    recoveries = boss.runtime.runtime.state().get("recoveries", [])
-    if not recoveries or recoveries[0]["state"] != "closed" or recoveries[0]["busy"]:
-        return False
-    return all(
-        x["state"] == "idle" for m in members for x in m.runtime.runtime.state()["executions"]
-    )
+    return runtime_recovered(boss.runtime, *(m.runtime for m in members))
 
 
 async def task_state(agent: Agent, task_id: str) -> TaskState:

@@ -75,8 +75,13 @@ def run(scenario: Callable[[], Awaitable[T]]) -> T:
 
 
 @asynccontextmanager
-async def agents(tmp_path: Path, doc: dict[str, Any]) -> AsyncIterator[dict[str, A2AAgent]]:
-    """Every agent of ``doc`` served over A2A on loopback; started, then stopped."""
+async def agents(
+    tmp_path: Path, doc: dict[str, Any], wrap: Callable[[A2AAgent], Any] | None = None
+) -> AsyncIterator[dict[str, A2AAgent]]:
+    """Every agent of ``doc`` served over A2A on loopback; started, then stopped.
+
+    ``wrap`` may put an ASGI app around each agent's (tests that record requests).
+    """
     path = tmp_path / "scenario.json"
     path.write_text(json.dumps(doc), encoding="utf-8")
     scenario = load_scenario(path)
@@ -88,7 +93,8 @@ async def agents(tmp_path: Path, doc: dict[str, Any]) -> AsyncIterator[dict[str,
     built = {n: A2AAgent(load_config(p), urls[n]) for n, p in configs.items()}
     async with AsyncExitStack() as stack:
         for name, agent in built.items():
-            await stack.enter_async_context(serving(agent.app, sockets[name]))
+            app = agent.app if wrap is None else wrap(agent)
+            await stack.enter_async_context(serving(app, sockets[name]))
             stack.push_async_callback(agent.stop)
         yield built
 
