@@ -36,9 +36,10 @@ shorter than ``--min-time`` (0.2 s) is timed over as many calls as take that
 long (the time per call counts), as timeit does. Figures are still noisy.
 Before each timed step everything alive is frozen out of the garbage
 collector's way (``gc.freeze``), for both sides alike: a step pays for
-collecting what it allocates, not for rescanning the input. Peak memory
-(``tracemalloc``: ours build plus ``rollback_set``, networkx build plus
-compute; input excluded) is measured in separate, untimed runs.
+collecting what it allocates, not for rescanning the input. Each size runs in
+a process of its own, so no size is timed on a heap that earlier sizes grew.
+Peak memory (``tracemalloc``: ours build plus ``rollback_set``, networkx build
+plus compute; input excluded) is measured in separate, untimed child processes.
 
     python bench/scope.py [--sizes 1000,10000,100000,1000000] [--deps 3]
                           [--seed 1] [--repeat 3] [--no-memory] [--chain N]
@@ -59,19 +60,21 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import multiprocessing
 import random
 import sys
 import time
 import tracemalloc
 from collections.abc import Callable, Sequence
 from functools import partial
+from multiprocessing.connection import Connection
 from typing import Any
 
 import networkx as nx
 
 from agent_recovery._model import Dependency, ExecRef, Facts, Reversibility, Status
 from agent_recovery._scope import DependencyGraph, ScopeResult
-from agent_recovery._scope_passes import by_wave, execution_order, scope
+from agent_recovery._scope_passes import by_wave, scope
 
 # (target, depth) per member, and waves: the part both sides compute.
 Outcome = tuple[dict[ExecRef, tuple[int, int]], list[list[ExecRef]]]
@@ -138,12 +141,11 @@ def ours_closure_and_waves(ours: Ours, origin: ExecRef) -> Closure:
     graph = ours.graph._graph
     csr = graph.csr()
     o = csr.node[graph.index[(origin.agent, origin.exec)]]
-    members, inset, target, depth, _reason, wave = scope(csr, o, 0, with_waves=True)
+    members, _inset, target, depth, _reason, wave = scope(csr, o, 0, with_waves=True)
     assert wave is not None
     # Every member descends from the origin, so the origin's wave is the last.
-    groups = by_wave(execution_order(csr, members, inset), wave, wave[o])
-    ref_of = csr.refs.__getitem__
-    waves = [list(map(ref_of, g)) for g in groups]
+    ref_of = csr.ranked.__getitem__
+    waves = [list(map(ref_of, g)) for g in by_wave(csr, members, wave, wave[o])]
     return members, target, depth, csr.refs, waves
 
 
@@ -340,9 +342,37 @@ def run_size(
         gc.unfreeze()
     gc.collect()
     if memory:
-        row["ours_peak_mb"] = peak_mb(lambda: ours_api(Ours(edges), origin, facts))
-        row["networkx_peak_mb"] = peak_mb(lambda: nx_closure_and_waves(NxGraph(edges), origin))
+        # Each peak in a child of its own: what a measurement allocates and
+        # frees leaves neither the heap nor the timings after it changed.
+        row["ours_peak_mb"] = in_child(peak_mb, lambda: ours_api(Ours(edges), origin, facts))
+        row["networkx_peak_mb"] = in_child(
+            peak_mb, lambda: nx_closure_and_waves(NxGraph(edges), origin)
+        )
     return row
+
+
+def in_child(fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` in a forked child process; its value comes back through a pipe."""
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_child, args=(send, fn, args))
+    child.start()
+    send.close()
+    try:
+        ok, value = receive.recv()
+    except EOFError:
+        ok, value = False, "the child died"
+    child.join()
+    if not ok:
+        raise SystemExit(f"benchmark child failed: {value}")
+    return value
+
+
+def _child(send: Connection, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    try:
+        send.send((True, fn(*args)))
+    except BaseException as e:  # reported to the parent, which exits
+        send.send((False, repr(e)))
 
 
 def run_chain(n: int) -> dict[str, Any]:
@@ -380,7 +410,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"{'ratio':>6} {'api rt':>6} {'ns/edge':>8} {'MB':>7} {'nx MB':>7}"
     )
     for n in sizes:
-        row = run_size(n, args.deps, args.seed, args.repeat, not args.no_memory, args.min_time)
+        # Each size in a process of its own, so that no size is timed on a heap
+        # that earlier sizes grew and fragmented.
+        row = in_child(
+            run_size, n, args.deps, args.seed, args.repeat, not args.no_memory, args.min_time
+        )
         rows.append(row)
         print(
             f"{n:>10} {row['edges']:>9} {row['members']:>9} {row['waves']:>6} "

@@ -36,7 +36,7 @@ from ._model import (
     check_identifier,
 )
 from ._scope_graph import IDX, INF, Closure, Csr, Graph
-from ._scope_passes import execution_order, scope, walk, waves
+from ._scope_passes import by_wave, execution_order, scope, walk, waves
 
 __all__ = [
     "ESCALATION_REASONS",
@@ -332,8 +332,6 @@ def _result(
     transitive = ReasonKind.TRANSITIVE
     members: list[Member] = []
     add = members.append
-    # Every member descends from the origin through members: its wave is the last.
-    groups = [array(IDX) for _ in range(wave[origin] + 1)]
     for x in ordered:
         t = target[x]
         k = reason[x]
@@ -350,8 +348,9 @@ def _result(
         _set_reason(m, why)
         _set_depth(m, depth[x])
         add(m)
-        groups[wave[x]].append(x)
-    ref_of = refs.__getitem__
+    # Every member descends from the origin through members: its wave is the last.
+    groups = by_wave(csr, entered, wave, wave[origin])
+    ref_of = csr.ranked.__getitem__
     return ScopeResult(
         members=tuple(members),
         waves=tuple(tuple(map(ref_of, g)) for g in groups),

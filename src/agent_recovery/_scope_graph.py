@@ -155,7 +155,8 @@ class Csr:
     ``order[x]``; ``node[i]`` is the CSR number of graph node ``i``. ``rank[x]``
     is the position of ``x`` in execution order (the draft's (agent, exec)
     order) and ``byrank`` lists the nodes in that order, so results come out
-    sorted without comparing strings. Edges are grouped by producer: the
+    sorted without comparing strings; ``ranked[r]`` is the execution of rank
+    ``r``. Edges are grouped by producer: the
     out-edges of ``p`` are slots ``start[p]..start[p+1]``, slot ``k`` holding
     the consumer ``cons[k]``, its producer ``prod[k]``, the checkpoints
     ``pa[k]`` and ``ca[k]``, and the edge id ``eid[k]`` of the caller's
@@ -178,6 +179,7 @@ class Csr:
         "pa",
         "prod",
         "rank",
+        "ranked",
         "refs",
         "start",
     )
@@ -246,11 +248,12 @@ class Csr:
         g_keys = graph.keys
         keys = [g_keys[i] for i in order]
         byrank = array(IDX, sorted(range(n), key=keys.__getitem__))
-        rank = array(IDX, bytes(4 * n))
+        rank = [0] * n
         for r, x in enumerate(byrank):
             rank[x] = r
         self.n = n
         self.refs = [g_refs[i] for i in order]
+        self.ranked = [g_refs[order[x]] for x in byrank]
         self.order = array(IDX, order)  # graph node of each CSR node
         self.node = node
         self.rank = rank

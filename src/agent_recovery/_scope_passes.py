@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from array import array
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from itertools import compress
 from typing import TypeAlias
 
@@ -76,8 +76,6 @@ def _sweep(csr: Csr, origin: int, checkpoint: int, with_waves: bool) -> Scope | 
     tainted = bytearray(n)  # 1: member
     tainted[origin] = 1
     find = tainted.find
-    members = array(IDX)
-    enter = members.append
     # The taint edges met, producer and consumer, in visiting order.
     t_prod: list[int] = []
     t_cons: list[int] = []
@@ -85,7 +83,6 @@ def _sweep(csr: Csr, origin: int, checkpoint: int, with_waves: bool) -> Scope | 
     record_cons = t_cons.append
     p = origin
     while p >= 0:
-        enter(p)
         t = target[p]
         d = depth[p] + 1
         if p >= ordered:
@@ -119,6 +116,8 @@ def _sweep(csr: Csr, origin: int, checkpoint: int, with_waves: bool) -> Scope | 
                 if d < depth[c]:  # noqa: PLR1730 - min() is a call, this is a hot loop
                     depth[c] = d
         p = find(1, p + 1)  # the next member in numbering order, found in C
+    # Members were visited in increasing number: that is their discovery order.
+    members = array(IDX, compress(range(n), tainted))
     wave = None
     if with_waves:
         # Replayed backwards, every taint edge out of p comes after those out of
@@ -410,9 +409,25 @@ def execution_order(csr: Csr, nodes: Sequence[int], inset: bytearray) -> list[in
     return sorted(nodes, key=csr.rank.__getitem__)
 
 
-def by_wave(ordered: Iterable[int], wave: Sequence[int], last: int) -> list[list[int]]:
-    """The nodes of ``ordered`` grouped by wave, ``0..last``, keeping their order (draft §7.7)."""
+def by_wave(csr: Csr, nodes: Sequence[int], wave: Sequence[int], last: int) -> list[list[int]]:
+    """The ranks of ``nodes`` grouped by wave ``0..last``, ascending in each (draft §7.7).
+
+    ``csr.ranked`` maps a rank to its execution. Most of a large graph in the
+    set: each node's wave is scattered to its rank and the ranks are read back
+    in order, so that no step reads at random from a large table (a gather by
+    rank costs a cache miss per member once the graph outgrows the cache).
+    """
+    rank = csr.rank
     groups: list[list[int]] = [[] for _ in range(last + 1)]
-    for x in ordered:
-        groups[wave[x]].append(x)
+    if 8 * len(nodes) < csr.n:
+        for x in sorted(nodes, key=rank.__getitem__):
+            groups[wave[x]].append(rank[x])
+        return groups
+    at = array(IDX, [-1]) * csr.n
+    for x in nodes:
+        at[rank[x]] = wave[x]
+    put = [g.append for g in groups]
+    for r, w in enumerate(at):
+        if w >= 0:
+            put[w](r)
     return groups
