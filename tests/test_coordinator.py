@@ -14,6 +14,7 @@ from agent_recovery._events import (
     AppraisalRequired,
     RecoveryEnded,
     RecoveryStarted,
+    ReversibilityDiscrepancy,
     RollbackRequested,
     WarningReceived,
 )
@@ -135,7 +136,17 @@ class Net:
 
     def complete(self, agent: str, event: RollbackRequested) -> None:
         p = self.ps[agent]
-        if event.action is Action.NONE:
+        if event.action is Action.COMPENSATE:
+            # As the runtime does: no execution here was declared compensable
+            # (draft §8.2: a mismatched action is refused, not carried out).
+            p.rollback_done(
+                event.execution,
+                Outcome.REFUSED,
+                checkpoint=p.position(event.execution),
+                now=self.now,
+                code=ErrorCode.INVALID_STATE,
+            )
+        elif event.action is Action.NONE:
             residual = (Residual(description="sent"),)
             p.rollback_done(
                 event.execution, Outcome.IRREVERSIBLE, checkpoint=1, now=self.now, residual=residual
@@ -444,6 +455,74 @@ def test_a_restarted_coordinator_continues_where_it_was() -> None:
     assert steps > 20
     assert [m.id for m in crashing.log] == [m.id for m in plain.log]
     assert [r.result for r in crashing.records] == [r.result for r in plain.records]
+
+
+def _outcomes(net: Net) -> dict[ExecRef, str | None]:
+    (record,) = net.records
+    return {m.execution: m.outcome for m in record.members}
+
+
+def test_a_reversibility_other_than_declared_is_reported_and_the_less_reversible_used() -> None:
+    # draft §13.3: x's agent declared "compensable" when the work was delegated
+    # and now reports "restorable". The coordinator asks for compensation (the
+    # less reversible class), never for the restore the halted reply invites,
+    # and reports the discrepancy; x's agent refuses the mismatched action.
+    net = Net()
+    net.c.add_execution(X, ["c"], reversibility=Reversibility.COMPENSABLE)
+    net.c.add_execution(Y, ["c"], reversibility=Reversibility.RESTORABLE)
+    net.signal()
+    net.run()
+    rid = net.rid()
+    (discrepancy,) = [e for e in net.events if isinstance(e, ReversibilityDiscrepancy)]
+    assert discrepancy == ReversibilityDiscrepancy(
+        execution=X,
+        recovery=rid,
+        declared=Reversibility.COMPENSABLE,
+        reported=Reversibility.RESTORABLE,
+    )
+    actions = {m.execution: m.action for m in net.sent(Rollback)}
+    assert actions[X] is Action.COMPENSATE and actions[Y] is Action.CANCEL_RESTORE
+    outcomes = _outcomes(net)
+    assert outcomes[X] == "refused" and outcomes[Y] == "restored"
+
+
+def test_a_later_claim_of_more_reversibility_is_not_believed() -> None:
+    # Declared irreversible at delegation, reported restorable when halted: no
+    # undo is asked for; the member's effects stay recorded as residual.
+    net = Net()
+    net.c.add_execution(Z, ["c"], reversibility=Reversibility.IRREVERSIBLE)
+    net.signal()
+    net.run()
+    assert [e.execution for e in net.events if isinstance(e, ReversibilityDiscrepancy)] == [Z]
+    actions = {m.execution: m.action for m in net.sent(Rollback)}
+    assert actions[Z] is Action.NONE
+
+
+def test_a_matching_reversibility_raises_nothing_and_survives_a_snapshot() -> None:
+    net = Net()
+    for ref in (ORIGIN, X, Y, Z):
+        net.c.add_execution(ref, ["c"], reversibility=Reversibility.RESTORABLE)
+    data = json.loads(json.dumps(net.c.snapshot()))
+    assert all(len(entry) == 3 for entry in data["authority"])
+    net.c = Coordinator.from_snapshot(data, policy=Policy(Verdict.ACCEPT), retry=RETRY)
+    net.c.add_execution(X, ["c"], reversibility=Reversibility.RESTORABLE)
+    net.c.add_execution(Y, ["c"])  # no declaration: nothing to compare
+    rebuilt = Coordinator.from_snapshot(json.loads(json.dumps(net.c.snapshot())))
+    assert rebuilt.snapshot() == net.c.snapshot()
+    net.signal()
+    net.run()
+    assert not any(isinstance(e, ReversibilityDiscrepancy) for e in net.events)
+    assert set(_outcomes(net).values()) == {"restored"}
+    with pytest.raises(LocalProtocolError) as info:
+        net.c.add_execution(X, ["c"], reversibility="restorable")  # type: ignore[arg-type]
+    assert info.value.code is ErrorCode.MALFORMED
+
+
+def test_a_snapshot_that_predates_declared_reversibility_loads() -> None:
+    net = Net()
+    data = json.loads(json.dumps(net.c.snapshot()))
+    assert all(len(entry) == 2 for entry in data["authority"])
+    assert Coordinator.from_snapshot(data).snapshot() == data
 
 
 def test_bad_snapshots_are_refused() -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from agent_recovery._model import Reversibility
 from agent_recovery._records import verify_log
 from agent_recovery.bindings.http import listen, serving
 from agent_recovery.runtime import (
@@ -42,7 +43,12 @@ def test_a_configuration_is_read_with_paths_relative_to_its_file(tmp_path: Path)
         state="s/state.db",
         peers={BOSS: "http://127.0.0.1:9"},
         retry={"initial": 100, "ceiling": 400, "attempts": 3},
-        coordinator={"executions": [{"agent": BOSS, "exec": "e", "authority": [BOSS]}]},
+        coordinator={
+            "executions": [
+                {"agent": BOSS, "exec": "e", "authority": [BOSS]},
+                {"agent": BOSS, "exec": "f", "reversibility": "compensable"},
+            ]
+        },
         executions=[
             {
                 "id": "job",
@@ -70,6 +76,8 @@ def test_a_configuration_is_read_with_paths_relative_to_its_file(tmp_path: Path)
     assert config.key == tmp_path / "k.jwk"
     assert config.state == tmp_path / "s" / "state.db"
     assert config.retry.initial == 100 and config.coordinator
+    # draft §13.3: the reversibility declared at delegation, when the coordinator knows it.
+    assert [c.reversibility for c in config.coordinated] == [None, Reversibility.COMPENSABLE]
     steps = config.executions[0].steps
     assert [s.kind for s in steps] == [
         StepKind.CHECKPOINT,
@@ -126,6 +134,10 @@ def test_a_configuration_is_read_with_paths_relative_to_its_file(tmp_path: Path)
                 ]
             },
             "same id",
+        ),
+        (
+            {"coordinator": {"executions": [{"agent": BOSS, "exec": "e", "reversibility": "?"}]}},
+            r"coordinator\.executions\[0\]\.reversibility",
         ),
         ({"peers": {BOSS: "ftp://x"}}, "URL"),
         ({"retry": {"initial": 0}}, "retry"),
@@ -197,7 +209,7 @@ def test_sent_notifications_are_residual_effects(tmp_path: Path) -> None:
 # -- two agents, two runtimes, real HTTP -----------------------------------------------------
 
 
-def _write(tmp: Path) -> tuple[Path, Path]:
+def _write(tmp: Path, *, audit_declared: str | None = None) -> tuple[Path, Path]:
     write_keys(tmp / "keys", {"boss": BOSS, "worker": WORKER})
     common = {
         "trusted_keys": "keys/jwks.json",
@@ -213,7 +225,8 @@ def _write(tmp: Path) -> tuple[Path, Path]:
         "coordinator": {
             "executions": [
                 {"agent": WORKER, "exec": "push", "authority": [BOSS]},
-                {"agent": WORKER, "exec": "audit", "authority": [BOSS]},
+                {"agent": WORKER, "exec": "audit", "authority": [BOSS]}
+                | ({"reversibility": audit_declared} if audit_declared else {}),
             ]
         },
         "executions": [
@@ -271,10 +284,13 @@ async def _until(predicate: Any, timeout: float = 15.0) -> None:
         await asyncio.sleep(0.02)
 
 
-def test_two_agents_recover_over_real_http(tmp_path: Path) -> None:
-    boss_path, worker_path = _write(tmp_path)
+def _recover(tmp_path: Path, **write: Any) -> tuple[dict[str, str], dict[str, Any]]:
+    """Boss delegates push and audit to worker; push fails; returns outcomes and worker state."""
+    boss_path, worker_path = _write(tmp_path, **write)
+    out: tuple[dict[str, str], dict[str, Any]] = ({}, {})
 
     async def main() -> None:
+        nonlocal out
         boss = AgentRuntime(load_config(boss_path))
         worker = AgentRuntime(load_config(worker_path))
         await boss.start()
@@ -308,28 +324,32 @@ def test_two_agents_recover_over_real_http(tmp_path: Path) -> None:
                     recoveries = boss.state().get("recoveries", [])
                     return (
                         bool(recoveries)
-                        and recoveries[0]["state"] == "closed"
+                        and recoveries[0]["state"] in ("closed", "escalated")
                         and not (recoveries[0]["busy"])
                         and all(x["state"] == "idle" for x in worker.state()["executions"])
                     )
 
                 await _until(finished)
-                members = {
-                    m["exec"]: m["outcome"] for m in boss.state()["recoveries"][0]["members"]
-                }
-                # The audit consumed push's output made after push's checkpoint 1.
-                assert members == {"push": "restored", "audit": "restored"}
-                # draft §5.1: the recovery id carries 96 random bits (16 base64url
-                # characters) before the coordinator's counter.
-                recovery = boss.state()["recoveries"][0]["id"]
-                epoch, _, counter = recovery.partition(".")
-                assert len(epoch) == 16 and counter.startswith("c"), recovery
-                assert worker.resource.dump()["config"]["r1"] == ["hostname r1"]
+                recovery = boss.state()["recoveries"][0]
+                members = {m["exec"]: m["outcome"] for m in recovery["members"]}
+                out = (members, {"recovery": recovery["id"], "resource": worker.resource.dump()})
         finally:
             await boss.stop()
             await worker.stop()
 
     asyncio.run(main())
+    return out
+
+
+def test_two_agents_recover_over_real_http(tmp_path: Path) -> None:
+    members, worker = _recover(tmp_path)
+    # The audit consumed push's output made after push's checkpoint 1.
+    assert members == {"push": "restored", "audit": "restored"}
+    # draft §5.1: the recovery id carries 96 random bits (16 base64url
+    # characters) before the coordinator's counter.
+    epoch, _, counter = worker["recovery"].partition(".")
+    assert len(epoch) == 16 and counter.startswith("c"), worker["recovery"]
+    assert worker["resource"]["config"]["r1"] == ["hostname r1"]
     verifier = Verifier(load_jwk_set(tmp_path / "keys" / "jwks.json"))
     with Store(tmp_path / "boss.db", readonly=True) as store:
         report = verify_log((e.token for e in store.entries(BOSS)), verifier, issuer=BOSS)
@@ -337,6 +357,26 @@ def test_two_agents_recover_over_real_http(tmp_path: Path) -> None:
     trace = [json.loads(x) for x in (tmp_path / "boss.trace").read_text().splitlines()]
     kinds = [t["kind"] for t in trace]
     assert "recovery-started" in kinds and "recovery-ended" in kinds
+    assert "reversibility-discrepancy" not in kinds
+
+
+def test_a_reversibility_unlike_the_declared_one_is_traced_and_not_believed(
+    tmp_path: Path,
+) -> None:
+    # draft §13.3: the boss delegated audit as irreversible; the worker's halted
+    # reply says restorable. The boss asks for no undo (the less reversible
+    # class), the worker refuses the mismatched request, audit's record stays,
+    # and the discrepancy is in the boss's trace.
+    members, worker = _recover(tmp_path, audit_declared="irreversible")
+    assert members == {"push": "restored", "audit": "refused"}
+    assert worker["resource"]["records"]["audit:audit"] == "r1 has vlan 7"
+    trace = [json.loads(x) for x in (tmp_path / "boss.trace").read_text().splitlines()]
+    (entry,) = [t for t in trace if t["kind"] == "reversibility-discrepancy"]
+    assert (entry["exec"], entry["declared"], entry["reported"]) == (
+        "audit",
+        "irreversible",
+        "restorable",
+    )
 
 
 # -- requests processed together (group commit) ---------------------------------------------

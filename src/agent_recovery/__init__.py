@@ -25,6 +25,7 @@ from ._events import ReasonDiscrepancy as ReasonDiscrepancy
 from ._events import RecoveryEnded as RecoveryEnded
 from ._events import RecoveryStarted as RecoveryStarted
 from ._events import Resumed as Resumed
+from ._events import ReversibilityDiscrepancy as ReversibilityDiscrepancy
 from ._events import RollbackRequested as RollbackRequested
 from ._events import SignalAcknowledged as SignalAcknowledged
 from ._events import SignalRefused as SignalRefused
@@ -120,6 +121,7 @@ __all__ = [
     "Resumed",
     "Retry",
     "Reversibility",
+    "ReversibilityDiscrepancy",
     "Rollback",
     "RollbackRequested",
     "RollbackResult",

@@ -29,11 +29,13 @@ status queries continue; when one resolves, a superseding record is issued.
 
 from __future__ import annotations
 
-import enum
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from dataclasses import replace
+from typing import Any
 
+from ._appraisal import AcceptAll, AppraisalPolicy, Verdict
+from ._authorities import Authorities, least_reversible
 from ._coordinator_records import (
     RecoveryData,
     TrackData,
@@ -53,9 +55,9 @@ from ._events import (
     Event,
     RecoveryEnded,
     RecoveryStarted,
+    ReversibilityDiscrepancy,
     WarningReceived,
     dump_ref,
-    load_ref,
 )
 from ._messages import (
     Ack,
@@ -71,8 +73,8 @@ from ._messages import (
     Status,
     StatusQuery,
 )
-from ._model import ExecRef, Severity, check_identifier
-from ._scope import Bounds, ScopeBuilder, ScopeResult
+from ._model import ExecRef, Facts, Reversibility, Severity, check_identifier
+from ._scope import Bounds, ScopeBuilder
 from ._state import (
     TERMINAL_RECOVERY_STATES,
     TRACK_REQUEST,
@@ -100,37 +102,11 @@ __all__ = ["AcceptAll", "AppraisalPolicy", "Coordinator", "IdSource", "Verdict"]
 IdSource = Callable[[int], str]
 
 
-class Verdict(enum.StrEnum):
-    """The appraisal of a trigger (draft §9.2)."""
-
-    ACCEPT = "accept"
-    REJECT = "reject"
-    ESCALATE = "escalate"
-
-
 _VERDICT_INPUT = {
     Verdict.ACCEPT: RecoveryInput.ACCEPT,
     Verdict.REJECT: RecoveryInput.REJECT,
     Verdict.ESCALATE: RecoveryInput.ESCALATE,
 }
-
-
-class AppraisalPolicy(Protocol):
-    """Decides, from the trigger and the closed rollback set, whether to act.
-
-    Must be pure: the same inputs give the same verdict, so a restarted
-    coordinator decides as before. ``None`` defers the decision to
-    :meth:`Coordinator.decide` (for example a human approval).
-    """
-
-    def appraise(self, signal: FailureSignal, scope: ScopeResult) -> Verdict | None: ...
-
-
-class AcceptAll:
-    """A policy that accepts every authorized trigger."""
-
-    def appraise(self, signal: FailureSignal, scope: ScopeResult) -> Verdict | None:
-        return Verdict.ACCEPT
 
 
 # Track states that run a retransmission timer.
@@ -160,7 +136,7 @@ class Coordinator:
         self._bounds = bounds if bounds is not None else Bounds()
         self._retry = retry if retry is not None else Retry()
         self._seq = 0
-        self._authority: dict[ExecRef, frozenset[str]] = {}
+        self._authority = Authorities()
         self._signals: dict[tuple[str, str], tuple[str | None, bytes]] = {}
         self._recoveries: dict[str, RecoveryData] = {}
         self._requests: dict[str, tuple[str, ExecRef, str]] = {}  # id -> recovery, member, type
@@ -221,15 +197,23 @@ class Coordinator:
 
     # ------------------------------------------------------------------ API
 
-    def add_execution(self, execution: ExecRef, authority: Iterable[str]) -> None:
+    def add_execution(
+        self,
+        execution: ExecRef,
+        authority: Iterable[str],
+        *,
+        reversibility: Reversibility | None = None,
+    ) -> None:
         """This coordinator is a recovery authority for ``execution`` (draft §5.3).
 
         ``authority`` is the execution's whole recovery authority; a failure
         signal is accepted from the execution's own agent or from any of them.
+        ``reversibility`` is the class the execution's agent declared when the
+        work was delegated, if this coordinator knows it: a halted reply that
+        reports another class is a discrepancy (draft §13.3), see :meth:`_learn`.
         """
-        names = frozenset(check_identifier(a, "authority") for a in authority)
-        self._authority[execution] = names | {self.agent}
-        self._changed[_AUTHORITY] = self._dump_authority
+        self._authority.add(execution, {*authority, self.agent}, reversibility)
+        self._changed[_AUTHORITY] = self._authority.dump
 
     def decide(self, recovery: str, verdict: Verdict, now: int) -> None:
         """Give the appraisal verdict a policy deferred (draft §9.2)."""
@@ -331,7 +315,7 @@ class Coordinator:
             trigger = None if seen[0] is None else signal.id
             self._ack(sender, signal.id, seen[0], trigger, now)
             return
-        authority = self._authority.get(signal.execution)
+        authority = self._authority.names(signal.execution)
         if authority is None:
             raise LocalProtocolError(ErrorCode.UNKNOWN_EXECUTION, "not an authority for it")
         if sender != signal.execution.agent and sender not in authority:
@@ -538,9 +522,10 @@ class Coordinator:
     def _learn(self, rec: RecoveryData, track: TrackData, message: Halted, now: int) -> None:
         """draft §8.1: a halted member's facts and dependents grow the set."""
         assert rec.builder is not None
-        track.facts = message.facts
-        rec.facts[track.execution] = message.facts
-        rec.builder.set_facts(track.execution, message.facts)
+        facts = self._compare_declared(rec, track.execution, message.facts)
+        track.facts = facts
+        rec.facts[track.execution] = facts
+        rec.builder.set_facts(track.execution, facts)
         self._touch(rec, track)
         fresh = [d for d in message.dependents if d not in rec.edges]
         if fresh:
@@ -559,6 +544,25 @@ class Coordinator:
             # an action is read (a rollback, the appraisal, the record), not per
             # reply: a thousand replies would otherwise cost a thousand passes.
             rec.stale_actions = True
+
+    def _compare_declared(self, rec: RecoveryData, ref: ExecRef, facts: Facts) -> Facts:
+        """draft §13.3: compare a reported reversibility with the one declared at delegation.
+
+        An agent fixes its execution's reversibility when the execution starts
+        (draft §5.2), so a different report is a false statement, made now or
+        at delegation. The set is computed with the less reversible of the two:
+        a member is never asked for an undo its agent once said it cannot do,
+        and an agent that now claims less cannot be asked for more.
+        """
+        declared = self._authority.declared(ref)
+        if declared is None or declared is facts.reversibility:
+            return facts
+        self._events.append(
+            ReversibilityDiscrepancy(
+                execution=ref, recovery=rec.id, declared=declared, reported=facts.reversibility
+            )
+        )
+        return replace(facts, reversibility=least_reversible(declared, facts.reversibility))
 
     # -- the recovery machine ----------------------------------------------------
 
@@ -649,7 +653,7 @@ class Coordinator:
         return {
             "agent": self.agent,
             "seq": self._seq,
-            "authority": self._dump_authority(),
+            "authority": self._authority.dump(),
             "signals": [
                 [sender, sid, rid, raw.decode("utf-8")]
                 for (sender, sid), (rid, raw) in sorted(self._signals.items())
@@ -669,7 +673,7 @@ class Coordinator:
         self._taken_seq = self._seq
         parts: dict[str, Any] = {
             part_key("engine"): {"agent": self.agent, "seq": self._seq},
-            _AUTHORITY: self._dump_authority(),
+            _AUTHORITY: self._authority.dump(),
         }
         for (sender, sid), (rid, raw) in self._signals.items():
             parts[part_key("signal", sender, sid)] = [rid, raw.decode("utf-8")]
@@ -703,9 +707,6 @@ class Coordinator:
             return [rid, raw.decode("utf-8")]
 
         self._changed[part_key("signal", sender, sid)] = dump
-
-    def _dump_authority(self) -> list[list[Any]]:
-        return [[dump_ref(ref), sorted(names)] for ref, names in sorted(self._authority.items())]
 
     @classmethod
     def from_snapshot(
@@ -741,8 +742,7 @@ class Coordinator:
     ) -> Coordinator:
         engine = cls(agent=data["agent"], ids=ids, policy=policy, bounds=bounds, retry=retry)
         engine._seq = data["seq"]
-        for ref, names in data["authority"]:
-            engine._authority[load_ref(ref)] = frozenset(names)
+        engine._authority = Authorities.load(data["authority"])
         for sender, sid, rid, raw in data["signals"]:
             engine._signals[sender, sid] = (rid, raw.encode("utf-8"))
         for item in data["recoveries"]:

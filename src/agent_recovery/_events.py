@@ -41,6 +41,7 @@ __all__ = [
     "RecoveryEnded",
     "RecoveryStarted",
     "Resumed",
+    "ReversibilityDiscrepancy",
     "RollbackRequested",
     "SignalAcknowledged",
     "SignalRefused",
@@ -174,6 +175,20 @@ class AppraisalRequired:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ReversibilityDiscrepancy:
+    """A halted reply reports another reversibility than the one declared at delegation.
+
+    The set is computed with the less reversible of the two (draft §13.3); the
+    discrepancy is for the coordinator's log and its operators.
+    """
+
+    execution: ExecRef
+    recovery: str
+    declared: Reversibility
+    reported: Reversibility
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RecoveryEnded:
     """The recovery reached a final state and its record was issued (draft §8.3)."""
 
@@ -193,6 +208,7 @@ Event: TypeAlias = (
     | RecoveryStarted
     | WarningReceived
     | AppraisalRequired
+    | ReversibilityDiscrepancy
     | RecoveryEnded
 )
 

@@ -44,6 +44,7 @@ from .._events import (
     RecoveryEnded,
     RecoveryStarted,
     Resumed,
+    ReversibilityDiscrepancy,
     RollbackRequested,
     SignalAcknowledged,
     SignalRefused,
@@ -81,7 +82,7 @@ from ..security.ratelimit import DEFAULT_POLICIES
 from ..security.replay import ReplayCache
 from ..store import DurableParty, Store
 from ..store._replay import ReplayJournal
-from ._config import AgentConfig, ExecutionConfig, FailureSpec
+from ._config import AgentConfig, CoordinatedExecution, ExecutionConfig, FailureSpec
 from ._engines import AgentEngines, Outbound
 from ._resource import Resource, ResourceError, UndoResult
 
@@ -292,7 +293,7 @@ class AgentRuntime:
             self._register(ref, facts, x.authority)
         if self.coordinator is not None:
             for item in self.config.coordinated:
-                self._authorize(item.execution, item.authority)
+                self._authorize(item)
         # draft §11.2: what a committed step queued but never handed over leaves now;
         # a duplicate is answered idempotently by its receiver.
         for party in self.engines.parties():
@@ -305,9 +306,14 @@ class AgentRuntime:
     def _register(self, ref: ExecRef, facts: Facts, authority: tuple[str, ...]) -> None:
         self._call(self.participant, lambda p: p.register_execution(ref, facts, authority))
 
-    def _authorize(self, ref: ExecRef, authority: tuple[str, ...]) -> None:
+    def _authorize(self, item: CoordinatedExecution) -> None:
         assert self.coordinator is not None
-        self._call(self.coordinator, lambda c: c.add_execution(ref, authority))
+        self._call(
+            self.coordinator,
+            lambda c: c.add_execution(
+                item.execution, item.authority, reversibility=item.reversibility
+            ),
+        )
 
     async def stop(self) -> None:
         if self._timer is not None:
@@ -600,6 +606,23 @@ class AgentRuntime:
         elif isinstance(event, SignalAcknowledged):
             self._signals.pop(event.signal, None)
             self.trace(now, "signal-acknowledged", signal=event.signal, recovery=event.recovery)
+        elif isinstance(event, ReversibilityDiscrepancy):
+            # draft §13.3: the set used the less reversible class; the operators hear of it.
+            _log.warning(
+                "%s declared %s at delegation, reports %s (recovery %s)",
+                event.execution.exec,
+                event.declared.value,
+                event.reported.value,
+                event.recovery,
+            )
+            self.trace(
+                now,
+                "reversibility-discrepancy",
+                exec=event.execution.exec,
+                recovery=event.recovery,
+                declared=event.declared.value,
+                reported=event.reported.value,
+            )
         elif isinstance(event, ReasonDiscrepancy):
             # draft §13.5: recorded for the operators; the rollback goes ahead.
             _log.warning("%s: %s (recovery %s)", event.execution.exec, event.detail, event.recovery)

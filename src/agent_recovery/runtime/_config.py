@@ -18,7 +18,8 @@ directory. Every member is checked when the file is loaded; a bad file raises
       "peers_file": "peers.json",
       "retry": {"initial": 500, "ceiling": 4000, "attempts": 6},
       "rate_limits": {"failure-signal": {"burst": 10, "interval_ms": 6000}},
-      "coordinator": {"executions": [{"agent": "...", "exec": "...", "authority": []}],
+      "coordinator": {"executions": [{"agent": "...", "exec": "...", "authority": [],
+                                      "reversibility": "restorable"}],
                       "max_members": 10000, "max_depth": 64},
       "executions": [{
         "id": "chg-1042/push-r1", "reversibility": "restorable",
@@ -135,6 +136,9 @@ class CoordinatedExecution:
 
     execution: ExecRef
     authority: tuple[str, ...] = ()
+    # What the execution's agent declared when the work was delegated, if known
+    # (draft §13.3: the coordinator compares it with what halted replies report).
+    reversibility: Reversibility | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -280,13 +284,20 @@ def _retry(value: object) -> Retry:
 
 def _coordinated(value: object, where: str) -> CoordinatedExecution:
     item = _object(value, where)
-    _known(item, where, {"agent", "exec", "authority"})
+    _known(item, where, {"agent", "exec", "authority", "reversibility"})
+    reversibility = None
+    if "reversibility" in item:
+        try:
+            reversibility = Reversibility(_text(item, "reversibility", where))
+        except ValueError as exc:
+            raise ConfigError(f"{where}.reversibility: unknown value") from exc
     return CoordinatedExecution(
         execution=ExecRef(agent=_text(item, "agent", where), exec=_text(item, "exec", where)),
         authority=tuple(
             check_identifier(a, f"{where}.authority")
             for a in _array(item.get("authority", []), f"{where}.authority")
         ),
+        reversibility=reversibility,
     )
 
 
