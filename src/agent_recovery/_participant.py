@@ -54,18 +54,14 @@ from ._messages import (
     RecoveryRecord,
     Resume,
     Rollback,
-    RollbackResult,
-    Status,
     StatusQuery,
 )
 from ._model import (
-    Action,
     Dependency,
     EffectState,
     ExecRef,
     Facts,
     Outcome,
-    ReasonKind,
     Residual,
     Severity,
     check_identifier,
@@ -81,9 +77,18 @@ from ._participant_records import (
     execution_part,
     load_execution,
 )
+from ._participant_rules import (
+    ALLOWED_OUTCOMES,
+    INPUT_FOR_OUTCOME,
+    NOTHING_REMAINS,
+    UNDONE,
+    inherited_authority,
+    reason_discrepancy,
+    result_reply,
+    status_reply,
+)
 from ._records import participant_record
 from ._state import (
-    MEMBER_INPUT_OUTCOME,
     TRANSIENT_CODES,
     MemberEffect,
     MemberInput,
@@ -101,38 +106,6 @@ __all__ = ["IdSource", "Participant", "inherited_authority"]
 # Message ids are a pure function of a sequence number the engine keeps (and
 # persists), so a restarted engine never reuses one (draft §9.3).
 IdSource = Callable[[int], str]
-
-_INPUT_FOR_OUTCOME = {outcome: event for event, outcome in MEMBER_INPUT_OUTCOME.items()}
-
-# draft §8.2: which outcomes answer which action. Irreversibility is declared
-# when the execution starts, so only an execution asked for ``none`` may say
-# ``irreversible``; it cannot be claimed later to dodge a rollback.
-_ALLOWED_OUTCOMES: dict[Action, frozenset[Outcome]] = {
-    Action.CANCEL_RESTORE: frozenset(
-        {Outcome.RESTORED, Outcome.FAILED, Outcome.REFUSED, Outcome.NOT_NEEDED}
-    ),
-    Action.RESTORE: frozenset(
-        {Outcome.RESTORED, Outcome.FAILED, Outcome.REFUSED, Outcome.NOT_NEEDED}
-    ),
-    Action.COMPENSATE: frozenset(
-        {Outcome.COMPENSATED, Outcome.FAILED, Outcome.REFUSED, Outcome.NOT_NEEDED}
-    ),
-    Action.NONE: frozenset({Outcome.IRREVERSIBLE, Outcome.REFUSED, Outcome.NOT_NEEDED}),
-}
-_UNDONE = frozenset({Outcome.RESTORED, Outcome.COMPENSATED})
-# draft §6.8: these outcomes say nothing remains; a residual effect contradicts them.
-_NOTHING_REMAINS = frozenset({Outcome.RESTORED, Outcome.COMPENSATED, Outcome.NOT_NEEDED})
-
-
-def inherited_authority(delegator: str, delegator_authority: Iterable[str]) -> frozenset[str]:
-    """The recovery authority of work delegated by ``delegator`` (draft §5.3).
-
-    The delegator, and everyone allowed to coordinate recovery of the
-    delegating execution: authority flows down the delegation chain, so the
-    coordinator of an upstream recovery can contain and restore what the
-    upstream work caused.
-    """
-    return frozenset({check_identifier(delegator, "delegator"), *delegator_authority})
 
 
 class Participant:
@@ -344,19 +317,19 @@ class Participant:
         """
         x = self._get(execution)
         claim = x.claim
-        if outcome not in _INPUT_FOR_OUTCOME:
+        if outcome not in INPUT_FOR_OUTCOME:
             raise LocalProtocolError(ErrorCode.MALFORMED, f"outcome {outcome} is not reportable")
-        step = member_step(x.state, _INPUT_FOR_OUTCOME[outcome], Relation.OWNER)
+        step = member_step(x.state, INPUT_FOR_OUTCOME[outcome], Relation.OWNER)
         assert claim is not None and claim.action is not None and claim.target is not None
-        if outcome not in _ALLOWED_OUTCOMES[claim.action]:
+        if outcome not in ALLOWED_OUTCOMES[claim.action]:
             raise LocalProtocolError(
                 ErrorCode.INVALID_STATE, f"outcome {outcome} does not answer {claim.action}"
             )
-        if not 0 <= checkpoint <= x.high or (outcome in _UNDONE and checkpoint > claim.target):
+        if not 0 <= checkpoint <= x.high or (outcome in UNDONE and checkpoint > claim.target):
             raise LocalProtocolError(ErrorCode.MALFORMED, "checkpoint does not fit the outcome")
         if outcome in (Outcome.IRREVERSIBLE, Outcome.FAILED) and not residual:
             raise LocalProtocolError(ErrorCode.MALFORMED, f"{outcome} must disclose residual")
-        if outcome in _NOTHING_REMAINS and residual:
+        if outcome in NOTHING_REMAINS and residual:
             # Refused here, before any state changes, not when the result is built.
             raise LocalProtocolError(ErrorCode.MALFORMED, f"{outcome} leaves no residual effects")
         if (outcome is Outcome.REFUSED) != (code is not None):
@@ -586,9 +559,9 @@ class Participant:
             out = Ack(**common)
         elif reply is MemberReply.ROLLBACK_RESULT:
             assert claim is not None and claim.outcome is not None
-            out = self._result(x, claim, common)
+            out = result_reply(x, claim, common)
         elif reply is MemberReply.STATUS:
-            out = self._status(x, sender, message, common)
+            out = status_reply(x, sender, message, common)
         elif reply is MemberReply.BUSY:
             assert x.claim is not None
             out = Error(
@@ -600,45 +573,6 @@ class Participant:
             out = Error(**common, code=ErrorCode.INVALID_STATE.value, detail=f"state {x.state}")
         self._out.append(out)
 
-    def _result(self, x: ExecutionRecord, claim: Claim, common: dict[str, Any]) -> RollbackResult:
-        assert claim.outcome is not None and claim.checkpoint is not None
-        return RollbackResult(
-            **common,
-            execution=x.ref,
-            outcome=claim.outcome.value,
-            checkpoint=claim.checkpoint,
-            residual=claim.residual,
-            code=claim.code,
-            detail=claim.detail,
-        )
-
-    def _status(
-        self,
-        x: ExecutionRecord,
-        sender: str,
-        message: Halt | Rollback | Resume | StatusQuery,
-        common: dict[str, Any],
-    ) -> Status:
-        # draft §8.4: the state reported is the state of the asking recovery's own
-        # claim ("idle" if it holds none), so the answer resolves that recovery's
-        # unknowns without disclosing another recovery's business.
-        key = (sender, message.recovery)
-        claim = next((c for c in (x.claim, *x.suspended) if c is not None and c.key == key), None)
-        former = x.history.get(key)
-        source = claim if claim is not None else former
-        state = claim.state.value if claim is not None else MemberState.IDLE.value
-        outcome = None if source is None or source.outcome is None else source.outcome
-        return Status(
-            **common,
-            execution=x.ref,
-            state=state,
-            outcome=None if outcome is None else outcome.value,
-            checkpoint=(
-                x.position if source is None or source.checkpoint is None else source.checkpoint
-            ),
-            residual=() if source is None else source.residual,
-        )
-
     def _start(self, x: ExecutionRecord, claim: Claim, message: Rollback, now: int) -> None:
         claim.state = MemberState.ROLLING_BACK
         claim.request = message.id
@@ -646,7 +580,7 @@ class Participant:
         claim.target = message.target
         claim.action = message.action
         claim.reason = message.reason
-        discrepancy = _reason_discrepancy(x, message)
+        discrepancy = reason_discrepancy(x, message)
         if discrepancy is not None:
             self._events.append(
                 ReasonDiscrepancy(execution=x.ref, recovery=claim.recovery, detail=discrepancy)
@@ -702,7 +636,7 @@ class Participant:
         claim.residual = residual
         claim.code = None if code is None else code.value
         claim.detail = detail
-        if outcome in _UNDONE:
+        if outcome in UNDONE:
             x.position = checkpoint
             x.clean = True
             # Outputs made after the restored checkpoint no longer exist; their
@@ -720,7 +654,7 @@ class Participant:
             "recovery": claim.recovery,
             "trigger": claim.trigger,
         }
-        result = self._result(x, claim, common)
+        result = result_reply(x, claim, common)
         self._out.append(result)
         assert claim.target is not None and claim.action is not None and claim.reason is not None
         request = Rollback(
@@ -853,22 +787,3 @@ def _default_ids(n: int) -> str:
 
 def _ref(x: ExecutionRecord) -> ExecRef:
     return x.ref
-
-
-def _reason_discrepancy(x: ExecutionRecord, message: Rollback) -> str | None:
-    """What does not match between a rollback's reason and the edges recorded here.
-
-    draft §13.5: the edge that brought this execution into the set should be
-    one it recorded as consumer, and the target that edge's consumed_after.
-    An origin has no edge to check.
-    """
-    via = message.reason.via
-    if message.reason.kind is ReasonKind.ORIGIN or via is None:
-        return None
-    if via.consumer != x.ref:
-        return "the reason's edge names another consumer"
-    if via not in x.consumed:
-        return "the reason's edge matches no dependency recorded here"
-    if message.target != via.consumed_after:
-        return f"target {message.target} is not the edge's consumed_after {via.consumed_after}"
-    return None
