@@ -463,7 +463,7 @@ def _outcomes(net: Net) -> dict[ExecRef, str | None]:
 
 
 def test_a_reversibility_other_than_declared_is_reported_and_the_less_reversible_used() -> None:
-    # draft §13.3: x's agent declared "compensable" when the work was delegated
+    # draft §13.6: x's agent declared "compensable" when the work was delegated
     # and now reports "restorable". The coordinator asks for compensation (the
     # less reversible class), never for the restore the halted reply invites,
     # and reports the discrepancy; x's agent refuses the mismatched action.
@@ -516,6 +516,68 @@ def test_a_matching_reversibility_raises_nothing_and_survives_a_snapshot() -> No
     with pytest.raises(LocalProtocolError) as info:
         net.c.add_execution(X, ["c"], reversibility="restorable")  # type: ignore[arg-type]
     assert info.value.code is ErrorCode.MALFORMED
+
+
+def _in_doubt(state: TrackState) -> tuple[Net, str]:
+    """A recovery whose member z never answered its rollback, z in ``state``."""
+    net = Net()
+    net.drop = lambda m: m.recipient == "f" and not isinstance(m, Halt)
+    net.signal()
+    while net.step():
+        if net.c.recoveries() and net.c.members(net.rid()).get(Z, (None,))[0] is state:
+            break
+    rid = net.rid()
+    assert net.c.members(rid)[Z][0] is state
+    net.pull()
+    return net, rid
+
+
+@pytest.mark.parametrize("state", [TrackState.UNKNOWN, TrackState.ABANDONED])
+def test_an_operator_sets_the_outcome_of_a_member_in_doubt(state: TrackState) -> None:
+    # draft §8.7: after a manual repair an operator sets z's outcome; the record
+    # is superseded and lists the reference to the operator's instruction. z is
+    # still chased with status queries (unknown) or left to an operator (abandoned).
+    net, rid = _in_doubt(state)
+    # Unknown: the recovery waits for z (its wave blocks the next); abandoned:
+    # the recovery was closed and its record says "unknown".
+    earlier = list(net.records)
+    assert [m.outcome for r in earlier for m in r.members if m.execution == Z] == (
+        ["unknown"] if state is TrackState.ABANDONED else []
+    )
+    net.c.force_outcome(rid, Z, "restored", (), net.now, evidence="override:sha-256:ab12")
+    net.drop = lambda m: False
+    net.run()
+    last = net.records[-1]
+    assert last.recovery == rid and last.supersedes == (earlier[-1].id if earlier else None)
+    assert {m.execution: m.outcome for m in last.members}[Z] == "restored"
+    assert last.result is RecordResult.COMPLETED
+    assert "override:sha-256:ab12" in last.evidence
+    assert all("override:sha-256:ab12" not in r.evidence for r in earlier)
+    # The reference survives a restart, for any later record of the recovery.
+    again = Coordinator.from_snapshot(json.loads(json.dumps(net.c.snapshot())))
+    assert again.snapshot() == net.c.snapshot()
+
+
+def test_an_operator_cannot_set_an_outcome_that_is_not_in_doubt_or_does_not_fit() -> None:
+    net, rid = _in_doubt(TrackState.ABANDONED)
+    before = net.c.snapshot()
+    leaves = (Residual(description="half-applied"),)
+    cases = [
+        (X, "restored", (), ErrorCode.INVALID_STATE),  # x's outcome is known
+        (Z, "irreversible", leaves, ErrorCode.INVALID_STATE),  # z was asked to restore
+        (Z, "compensated", (), ErrorCode.INVALID_STATE),
+        (Z, "failed", (), ErrorCode.MALFORMED),  # effects remain: they must be listed
+        (Z, "restored", leaves, ErrorCode.MALFORMED),  # nothing remains after a restore
+        (Z, "fixed", (), ErrorCode.MALFORMED),
+        (Z, "unknown", leaves, ErrorCode.INVALID_STATE),
+    ]
+    for ref, outcome, residual, code in cases:
+        with pytest.raises(LocalProtocolError) as info:
+            net.c.force_outcome(rid, ref, outcome, residual, net.now, evidence="override:x")
+        assert info.value.code is code, (ref, outcome)
+        assert net.c.snapshot() == before and not net.c.records()
+    net.c.force_outcome(rid, Z, "failed", leaves, net.now, evidence="override:y")
+    assert {m.execution: m.outcome for m in net.c.records()[-1].members}[Z] == "failed"
 
 
 def test_a_snapshot_that_predates_declared_reversibility_loads() -> None:

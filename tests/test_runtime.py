@@ -76,7 +76,7 @@ def test_a_configuration_is_read_with_paths_relative_to_its_file(tmp_path: Path)
     assert config.key == tmp_path / "k.jwk"
     assert config.state == tmp_path / "s" / "state.db"
     assert config.retry.initial == 100 and config.coordinator
-    # draft §13.3: the reversibility declared at delegation, when the coordinator knows it.
+    # draft §13.6: the reversibility declared at delegation, when the coordinator knows it.
     assert [c.reversibility for c in config.coordinated] == [None, Reversibility.COMPENSABLE]
     steps = config.executions[0].steps
     assert [s.kind for s in steps] == [
@@ -363,7 +363,7 @@ def test_two_agents_recover_over_real_http(tmp_path: Path) -> None:
 def test_a_reversibility_unlike_the_declared_one_is_traced_and_not_believed(
     tmp_path: Path,
 ) -> None:
-    # draft §13.3: the boss delegated audit as irreversible; the worker's halted
+    # draft §13.6: the boss delegated audit as irreversible; the worker's halted
     # reply says restorable. The boss asks for no undo (the less reversible
     # class), the worker refuses the mismatched request, audit's record stays,
     # and the discrepancy is in the boss's trace.

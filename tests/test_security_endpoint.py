@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import sys
 from pathlib import Path
@@ -197,6 +198,10 @@ def test_operator_abort_is_applied_once_and_recorded() -> None:
     applied = world.override.receive(data, now)
     assert applied.action is OverrideAction.ABORT
     assert coordinator.recovery_state(recovery) is RecoveryState.ABORTED
+    # draft §8.7: the record of the overridden recovery refers to the instruction.
+    (record,) = [r for r in coordinator.records() if r.recovery == recovery]
+    reference = "override:sha-256:" + hashlib.sha256(data).hexdigest()
+    assert record.result.value == "aborted" and reference in record.evidence
     event = list(world.logs[w.ORCHESTRATOR])[-1]
     assert (event.kind, event.agent, event.detail) == (
         EventKind.OVERRIDE,
@@ -211,22 +216,33 @@ def test_operator_abort_is_applied_once_and_recorded() -> None:
     assert world.engines[w.DEPLOYER].owner_of(w.DEPLOY) is None
 
 
-def test_overrides_the_engine_does_not_offer_are_refused_and_recorded() -> None:
+@pytest.mark.parametrize(
+    "action",
+    [
+        # draft §8.7: this coordinator does not offer releasing a member ...
+        OverrideAction.RELEASE,
+        # ... and sets an outcome only for a member whose outcome is in doubt:
+        # watch is rolling back, its outcome is not unknown.
+        OverrideAction.FORCE_OUTCOME,
+    ],
+)
+def test_overrides_that_do_not_apply_are_refused_and_recorded(action: OverrideAction) -> None:
     world = w.fixture_restoring()
     now = world.now + w.STEP
     (recovery,) = world.engines[w.ORCHESTRATOR].recoveries()
     operator = w.signer(w.OPERATOR, typ=OVERRIDE_JWS_TYPE)
-    force = _abort(
+    forcing = action is OverrideAction.FORCE_OUTCOME
+    override = _abort(
         now,
         recovery,
-        action=OverrideAction.FORCE_OUTCOME,
+        action=action,
         execution=w.WATCH,
-        outcome="failed",
-        residual=(Residual(description="config left half-applied"),),
+        outcome="failed" if forcing else None,
+        residual=(Residual(description="config left half-applied"),) if forcing else (),
     )
     before = world.state(w.ORCHESTRATOR, now)
     with pytest.raises(RemoteProtocolError) as info:
-        world.override.receive(sign_override(operator, force), now)
+        world.override.receive(sign_override(operator, override), now)
     assert info.value.code is ErrorCode.INVALID_STATE
     assert list(world.logs[w.ORCHESTRATOR])[-1].kind is EventKind.OVERRIDE_REFUSED
     assert world.state(w.ORCHESTRATOR, now) == before

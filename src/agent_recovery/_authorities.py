@@ -2,7 +2,7 @@
 
 Per execution: its whole recovery authority (draft §5.3), from which failure
 signals are accepted, and, when the coordinator delegated the work, the
-reversibility the execution's agent declared then (draft §13.3), against
+reversibility the execution's agent declared then (draft §13.6), against
 which the facts of halted replies are compared. Persisted as one part of the
 coordinator's snapshot.
 """

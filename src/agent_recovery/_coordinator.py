@@ -73,7 +73,18 @@ from ._messages import (
     Status,
     StatusQuery,
 )
-from ._model import ExecRef, Facts, Reversibility, Severity, check_identifier
+from ._model import (
+    ExecRef,
+    Facts,
+    Outcome,
+    Residual,
+    Reversibility,
+    Severity,
+    check_identifier,
+    check_text,
+)
+from ._participant_rules import ALLOWED_OUTCOMES, NOTHING_REMAINS
+from ._registry import OUTCOMES
 from ._scope import Bounds, ScopeBuilder
 from ._state import (
     TERMINAL_RECOVERY_STATES,
@@ -210,7 +221,7 @@ class Coordinator:
         signal is accepted from the execution's own agent or from any of them.
         ``reversibility`` is the class the execution's agent declared when the
         work was delegated, if this coordinator knows it: a halted reply that
-        reports another class is a discrepancy (draft §13.3), see :meth:`_learn`.
+        reports another class is a discrepancy (draft §13.6), see :meth:`_learn`.
         """
         self._authority.add(execution, {*authority, self.agent}, reversibility)
         self._changed[_AUTHORITY] = self._authority.dump
@@ -224,11 +235,71 @@ class Coordinator:
         self._recovery_input(rec, _VERDICT_INPUT[verdict], now)
         self._advance(rec, now)
 
-    def abort(self, recovery: str, now: int) -> None:
-        """Operator override: end the recovery, resume every member (draft §9.2)."""
+    def abort(self, recovery: str, now: int, *, evidence: str | None = None) -> None:
+        """Operator override: end the recovery, resume every member (draft §8.7).
+
+        ``evidence`` refers to the operator's instruction; the record lists it.
+        """
         rec = self._get(recovery)
+        if evidence is not None:
+            rec.overrides.append(check_text(evidence, "evidence"))
         rec.deferred = False
         self._recovery_input(rec, RecoveryInput.ABORT, now)
+        self._advance(rec, now)
+
+    def force_outcome(
+        self,
+        recovery: str,
+        execution: ExecRef,
+        outcome: str,
+        residual: tuple[Residual, ...],
+        now: int,
+        *,
+        evidence: str,
+    ) -> None:
+        """Operator override: set the outcome of a member whose outcome is unknown.
+
+        draft §8.7: for example after a manual repair. Only a member in doubt
+        (tracking state ``unknown``, or ``abandoned`` with its outcome unknown:
+        the follow-up time ran out) can be set, only to an outcome its action
+        allows, with residual effects exactly when the outcome leaves some; a
+        record already issued is superseded, and every record of the recovery
+        lists ``evidence``, the reference to the operator's instruction.
+        Anything else is refused with nothing changed.
+        """
+        rec = self._get(recovery)
+        track = rec.tracks.get(execution)
+        if track is None or not _in_doubt(track):
+            raise LocalProtocolError(
+                ErrorCode.INVALID_STATE, "the member's outcome is not in doubt"
+            )
+        member = rec.result().member(execution)
+        action = None if member is None else member.action
+        try:
+            value = Outcome(outcome)
+        except ValueError:
+            raise LocalProtocolError(ErrorCode.MALFORMED, f"outcome {outcome!r}") from None
+        if action is None or value not in ALLOWED_OUTCOMES.get(action, ()):
+            raise LocalProtocolError(ErrorCode.INVALID_STATE, f"{outcome} does not answer {action}")
+        if (value in NOTHING_REMAINS) == bool(residual):
+            raise LocalProtocolError(
+                ErrorCode.MALFORMED,
+                f"{outcome}: residual effects must be listed exactly when some remain",
+            )
+        check_text(evidence, "evidence")
+        rec.overrides.append(evidence)
+        self._touch(rec)
+        operator = (value.value, tuple(residual))
+        if track.state is TrackState.UNKNOWN:
+            self._track_input(rec, track, TrackInput.STATUS_FINAL, now, operator=operator)
+        else:
+            # Abandoned: the coordinator stopped asking and owes the member
+            # nothing; the outcome is recorded as the operator states it.
+            self._touch(rec, track)
+            if track.settle(TrackAction.RECORD, None, operator) and (
+                rec.state in TERMINAL_RECOVERY_STATES
+            ):
+                self._recovery_input(rec, RecoveryInput.RESOLVED, now)
         self._advance(rec, now)
 
     # ------------------------------------------------------------------ inputs
@@ -431,6 +502,8 @@ class Coordinator:
         event: TrackInput,
         now: int,
         message: Message | None = None,
+        *,
+        operator: tuple[str, tuple[Residual, ...]] | None = None,
     ) -> None:
         before = track.state
         step = track_step(before, event)
@@ -455,7 +528,7 @@ class Coordinator:
             track.answered = True
             track.next_at = now + self._retry.ceiling
         elif action in _RECORDING:
-            changed = track.settle(action, message)
+            changed = track.settle(action, message, operator)
             if changed and (before is TrackState.UNKNOWN or rec.state in TERMINAL_RECOVERY_STATES):
                 self._recovery_input(rec, RecoveryInput.RESOLVED, now)
             releasing = rec.state is RecoveryState.RELEASING
@@ -546,7 +619,7 @@ class Coordinator:
             rec.stale_actions = True
 
     def _compare_declared(self, rec: RecoveryData, ref: ExecRef, facts: Facts) -> Facts:
-        """draft §13.3: compare a reported reversibility with the one declared at delegation.
+        """draft §13.6: compare a reported reversibility with the one declared at delegation.
 
         An agent fixes its execution's reversibility when the execution starts
         (draft §5.2), so a different report is a false statement, made now or
@@ -637,7 +710,7 @@ class Coordinator:
             members=members,
             supersedes=rec.record,
             escalation=rec.escalation,
-            evidence=rec.signal.evidence,
+            evidence=(*rec.signal.evidence, *rec.overrides),
         )
         if rec.record is None:
             self._events.append(
@@ -756,6 +829,16 @@ class Coordinator:
 
 
 _AUTHORITY = part_key("authority")
+
+
+def _in_doubt(track: TrackData) -> bool:
+    """Whether a member's outcome is unknown: still chased, or left to an operator."""
+    if track.state is TrackState.UNKNOWN:
+        return True
+    if track.state is not TrackState.ABANDONED:
+        return False
+    # An abandoned member whose release went unanswered has a known outcome.
+    return track.outcome is None or OUTCOMES.effective(track.outcome) is Outcome.UNKNOWN
 
 
 def _default_ids(n: int) -> str:

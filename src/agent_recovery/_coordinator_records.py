@@ -57,6 +57,7 @@ __all__ = [
 # draft §8.2: outcomes that leave effects behind disclose them.
 _DISCLOSE = frozenset({Outcome.IRREVERSIBLE, Outcome.FAILED, Outcome.UNKNOWN, Outcome.REFUSED})
 _ORIGIN = Reason(kind=ReasonKind.ORIGIN)
+_UNDONE_VALUES = frozenset({Outcome.RESTORED.value, Outcome.COMPENSATED.value})
 
 
 @dataclass(slots=True)
@@ -79,10 +80,21 @@ class TrackData:
     code: str | None = None
     requests: dict[str, str] = field(default_factory=dict)  # id -> type of every request sent
 
-    def settle(self, action: TrackAction, message: Message | None) -> bool:
-        """Record an outcome; return whether it differs from the one recorded."""
+    def settle(
+        self,
+        action: TrackAction,
+        message: Message | None,
+        operator: tuple[str, tuple[Residual, ...]] | None = None,
+    ) -> bool:
+        """Record an outcome; return whether it differs from the one recorded.
+
+        ``operator`` is an outcome and residual an operator set (draft §8.7).
+        """
         before = (self.outcome, self.checkpoint, self.residual)
-        if isinstance(message, (RollbackResult, Status)) and action is TrackAction.RECORD:
+        if operator is not None and action is TrackAction.RECORD:
+            self.outcome, self.residual = operator
+            self.checkpoint = self.target if self.outcome in _UNDONE_VALUES else None
+        elif isinstance(message, (RollbackResult, Status)) and action is TrackAction.RECORD:
             self.outcome = message.outcome
             self.checkpoint = message.checkpoint
             self.residual = message.residual
@@ -230,6 +242,9 @@ class RecoveryData:
     wave_of: dict[ExecRef, int] = field(default_factory=dict)
     wave_counts: list[dict[TrackState, int]] = field(default_factory=list)
     indexed: tuple[tuple[ExecRef, ...], ...] | None = None  # the waves indexed
+    # References to operator instructions applied to this recovery (draft §8.7),
+    # listed in the "evidence" of its records after the trigger's own.
+    overrides: list[str] = field(default_factory=list)
 
     def result(self) -> ScopeResult:
         """The rollback set as known now (draft §7); recomputed only after learning."""
@@ -298,6 +313,7 @@ def dump_header(rec: RecoveryData) -> dict[str, Any]:
         else [rec.escalation.reason, [dump_ref(r) for r in rec.escalation.frontier]],
         "deferred": rec.deferred,
         "record": rec.record,
+        "overrides": list(rec.overrides),
     }
 
 
@@ -321,6 +337,7 @@ def load_recovery(d: dict[str, Any], bounds: Bounds) -> RecoveryData:
         state=RecoveryState(d["state"]),
         deferred=d["deferred"],
         record=d["record"],
+        overrides=list(d.get("overrides", [])),  # absent before operator outcomes existed
     )
     # The incremental set is rebuilt from what it was fed; its result depends only
     # on the edges and facts, not on their order (``_scope.ScopeBuilder``).

@@ -137,7 +137,7 @@ class CoordinatedExecution:
     execution: ExecRef
     authority: tuple[str, ...] = ()
     # What the execution's agent declared when the work was delegated, if known
-    # (draft §13.3: the coordinator compares it with what halted replies report).
+    # (draft §13.6: the coordinator compares it with what halted replies report).
     reversibility: Reversibility | None = None
 
 

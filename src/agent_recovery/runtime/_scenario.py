@@ -98,7 +98,7 @@ class Scenario:
                     "agent": self.agent_id(owner),
                     "exec": x["id"],
                     "authority": [self.agent_id(a) for a in x.get("authority", [])],
-                    # Declared when the work was delegated (draft §13.3).
+                    # Declared when the work was delegated (draft §13.6).
                     "reversibility": x["reversibility"],
                 }
                 for owner, x in self.executions()

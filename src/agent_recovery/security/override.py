@@ -1,4 +1,4 @@
-"""Operator override: its own credential, its own replay rule, always recorded (draft §9.2).
+"""Operator override: its own credential, its own replay rule, always recorded (draft §8.7).
 
 An override is not a protocol message. It is a management command an
 operator sends to a coordinator to end a recovery (``abort``), to set a
@@ -177,16 +177,18 @@ def _struct(raw: object) -> dict[str, Any]:
 
 
 class OverrideTarget(Protocol):
-    """What a coordinator engine offers operators (draft §9.2).
+    """What a coordinator engine offers operators (draft §8.7).
 
     ``abort`` is required. ``force_outcome(recovery, execution, outcome,
-    residual, now)`` and ``release(recovery, execution, now)`` are used when
-    the engine has them; otherwise those overrides are refused
+    residual, now, evidence=...)`` and ``release(recovery, execution, now)``
+    are used when the engine has them; otherwise those overrides are refused
     (``invalid-state``). Each raises :class:`ProtocolError` and changes
     nothing if the override does not apply (unknown recovery, state).
+    ``evidence`` is the reference to the instruction that the recovery's
+    records list (draft §8.7).
     """
 
-    def abort(self, recovery: str, now: int) -> None: ...
+    def abort(self, recovery: str, now: int, *, evidence: str | None = None) -> None: ...
 
 
 OperatorPolicy = Callable[[str, OverrideAction, str], bool]
@@ -254,7 +256,7 @@ class OverrideEndpoint:
             )
             if duplicate is not None:
                 return override
-            self._apply(override, now)
+            self._apply(override, _reference(data), now)
         except ProtocolError as exc:
             code = exc.code
             self._record(
@@ -289,9 +291,10 @@ class OverrideEndpoint:
         )
         return override
 
-    def _apply(self, override: Override, now: int) -> None:
+    def _apply(self, override: Override, reference: str, now: int) -> None:
+        # draft §8.7: the record of an overridden recovery refers to the instruction.
         if override.action is OverrideAction.ABORT:
-            self.target.abort(override.recovery, now)
+            self.target.abort(override.recovery, now, evidence=reference)
             return
         name = "release" if override.action is OverrideAction.RELEASE else "force_outcome"
         method = getattr(self.target, name, None)
@@ -302,7 +305,14 @@ class OverrideEndpoint:
         if override.action is OverrideAction.RELEASE:
             method(override.recovery, override.execution, now)
         else:
-            method(override.recovery, override.execution, override.outcome, override.residual, now)
+            method(
+                override.recovery,
+                override.execution,
+                override.outcome,
+                override.residual,
+                now,
+                evidence=reference,
+            )
 
     def _record(
         self,
@@ -330,6 +340,15 @@ class OverrideEndpoint:
                 recovery=override.recovery if override is not None else None,
             )
         )
+
+
+def _reference(data: bytes) -> str:
+    """How a record refers to an operator instruction: the SHA-256 of its JWS octets.
+
+    The security event of the override carries the same digest, so the two can
+    be matched; the instruction itself is kept by whoever keeps those events.
+    """
+    return "override:sha-256:" + hashlib.sha256(data).hexdigest()
 
 
 def sign_override(signer: Signer, override: Override) -> bytes:
