@@ -5,7 +5,9 @@ per member, the member tracking machine. It is driven by exactly three kinds
 of input:
 
 - API calls: :meth:`add_execution` (executions it is a recovery authority
-  for), :meth:`decide` (a deferred appraisal verdict), :meth:`abort`;
+  for, with the reversibility declared at delegation), :meth:`decide` (a
+  deferred appraisal verdict), and the operator's :meth:`abort` and
+  :meth:`force_outcome`;
 - :meth:`receive` with an authenticated sender and a decoded message;
 - :meth:`handle_timer` when :meth:`get_timer` is due.
 
@@ -13,7 +15,8 @@ Outputs are pulled: :meth:`data_to_send`, :meth:`next_event`,
 :meth:`records` (unsigned recovery records; signing and the hash chain belong
 to the layer that holds the key) and :meth:`get_timer`. Time is an argument,
 ids come from an injected deterministic source, and :meth:`snapshot` /
-:meth:`from_snapshot` persist and rebuild the whole engine.
+:meth:`from_snapshot` persist and rebuild the whole engine (the persisted
+state and its forms are ``_coordinator_state.CoordinatorState``).
 
 The procedure (draft §8.1 to §8.4): a failure signal opens a recovery, which
 halts its origin; every ``halted`` reply names the member's dependents, which
@@ -35,20 +38,17 @@ from dataclasses import replace
 from typing import Any
 
 from ._appraisal import AcceptAll, AppraisalPolicy, Verdict
-from ._authorities import Authorities, least_reversible
+from ._authorities import least_reversible
 from ._coordinator_records import (
     RecoveryData,
     TrackData,
     assemble,
     build_members,
     dump_edges,
-    dump_header,
-    dump_recovery,
-    dump_track,
     escalation_for,
-    load_recovery,
     part_key,
 )
+from ._coordinator_state import CoordinatorState
 from ._errors import ErrorCode, LocalProtocolError
 from ._events import (
     AppraisalRequired,
@@ -57,7 +57,6 @@ from ._events import (
     RecoveryStarted,
     ReversibilityDiscrepancy,
     WarningReceived,
-    dump_ref,
 )
 from ._messages import (
     Ack,
@@ -129,7 +128,7 @@ _FOLLOW_UP = frozenset({TrackState.UNKNOWN, TrackState.RELEASING})
 _RECORDING = frozenset({TrackAction.RECORD, TrackAction.RECORD_REFUSAL, TrackAction.RECORD_LOST})
 
 
-class Coordinator:
+class Coordinator(CoordinatorState):
     """Sans-I/O coordinator of the recoveries agent ``agent`` is authority for."""
 
     def __init__(
@@ -141,23 +140,16 @@ class Coordinator:
         bounds: Bounds | None = None,
         retry: Retry | None = None,
     ) -> None:
-        self.agent = check_identifier(agent, "agent")
+        super().__init__(
+            agent=check_identifier(agent, "agent"),
+            bounds=bounds if bounds is not None else Bounds(),
+        )
         self._ids: IdSource = ids if ids is not None else _default_ids
         self._policy: AppraisalPolicy = policy if policy is not None else AcceptAll()
-        self._bounds = bounds if bounds is not None else Bounds()
         self._retry = retry if retry is not None else Retry()
-        self._seq = 0
-        self._authority = Authorities()
-        self._signals: dict[tuple[str, str], tuple[str | None, bytes]] = {}
-        self._recoveries: dict[str, RecoveryData] = {}
-        self._requests: dict[str, tuple[str, ExecRef, str]] = {}  # id -> recovery, member, type
         self._out: list[Message] = []
         self._records: list[RecoveryRecord] = []
         self._events: deque[Event] = deque()
-        # Persisted parts changed since they were last taken (``snapshot_changes``),
-        # each with the function that dumps it as it is then.
-        self._changed: dict[str, Callable[[], Any]] = {}
-        self._taken_seq = 0
 
     # ------------------------------------------------------------------ outputs
 
@@ -224,7 +216,7 @@ class Coordinator:
         reports another class is a discrepancy (draft §13.6), see :meth:`_learn`.
         """
         self._authority.add(execution, {*authority, self.agent}, reversibility)
-        self._changed[_AUTHORITY] = self._authority.dump
+        self._touch_authority()
 
     def decide(self, recovery: str, verdict: Verdict, now: int) -> None:
         """Give the appraisal verdict a policy deferred (draft §9.2)."""
@@ -721,66 +713,6 @@ class Coordinator:
 
     # ------------------------------------------------------------------ persistence
 
-    def snapshot(self) -> dict[str, Any]:
-        """The engine's whole state as JSON-able data (outputs already pulled)."""
-        return {
-            "agent": self.agent,
-            "seq": self._seq,
-            "authority": self._authority.dump(),
-            "signals": [
-                [sender, sid, rid, raw.decode("utf-8")]
-                for (sender, sid), (rid, raw) in sorted(self._signals.items())
-            ],
-            "recoveries": [dump_recovery(r) for _, r in sorted(self._recoveries.items())],
-        }
-
-    def snapshot_parts(self) -> dict[str, Any]:
-        """The same state cut into parts, by key: ``from_snapshot({"parts": ...})`` reads it.
-
-        A store keeps the parts and, after each step, rewrites only those
-        :meth:`snapshot_changes` names (draft §11.2: the write-ahead state of a
-        coordinator with a thousand members must not cost a thousand rows per
-        reply).
-        """
-        self._changed.clear()
-        self._taken_seq = self._seq
-        parts: dict[str, Any] = {
-            part_key("engine"): {"agent": self.agent, "seq": self._seq},
-            _AUTHORITY: self._authority.dump(),
-        }
-        for (sender, sid), (rid, raw) in self._signals.items():
-            parts[part_key("signal", sender, sid)] = [rid, raw.decode("utf-8")]
-        for rec in self._recoveries.values():
-            parts[part_key("recovery", rec.id)] = dump_header(rec)
-            if rec.edges:
-                parts[part_key("edges", rec.id, 0)] = dump_edges(rec.edges)
-            for track in rec.tracks.values():
-                parts[part_key("track", rec.id, *dump_ref(track.execution))] = dump_track(track)
-        return parts
-
-    def snapshot_changes(self) -> dict[str, Any]:
-        """The parts changed since the last call (or :meth:`snapshot_parts`), as they are now."""
-        changed, self._changed = self._changed, {}
-        parts = {key: dump() for key, dump in changed.items()}
-        if self._seq != self._taken_seq:
-            self._taken_seq = self._seq
-            parts[part_key("engine")] = {"agent": self.agent, "seq": self._seq}
-        return parts
-
-    def _touch(self, rec: RecoveryData, track: TrackData | None = None) -> None:
-        if track is None:
-            self._changed[part_key("recovery", rec.id)] = lambda: dump_header(rec)
-        else:
-            key = part_key("track", rec.id, *dump_ref(track.execution))
-            self._changed[key] = lambda: dump_track(track)
-
-    def _touch_signal(self, sender: str, sid: str) -> None:
-        def dump() -> list[Any]:
-            rid, raw = self._signals[sender, sid]
-            return [rid, raw.decode("utf-8")]
-
-        self._changed[part_key("signal", sender, sid)] = dump
-
     @classmethod
     def from_snapshot(
         cls,
@@ -814,21 +746,8 @@ class Coordinator:
         retry: Retry | None,
     ) -> Coordinator:
         engine = cls(agent=data["agent"], ids=ids, policy=policy, bounds=bounds, retry=retry)
-        engine._seq = data["seq"]
-        engine._authority = Authorities.load(data["authority"])
-        for sender, sid, rid, raw in data["signals"]:
-            engine._signals[sender, sid] = (rid, raw.encode("utf-8"))
-        for item in data["recoveries"]:
-            rec = load_recovery(item, engine._bounds)
-            engine._recoveries[rec.id] = rec
-            # The request index is derived: every request belongs to one member.
-            for track in rec.tracks.values():
-                for mid, kind in track.requests.items():
-                    engine._requests[mid] = (rec.id, track.execution, kind)
+        engine._load(data)
         return engine
-
-
-_AUTHORITY = part_key("authority")
 
 
 def _in_doubt(track: TrackData) -> bool:
