@@ -623,3 +623,17 @@ def _resume_from(c: str, r: str, ref: ExecRef) -> Message:
         trigger=f"t-{r}",
         execution=ref,
     )
+
+
+def test_an_abort_that_does_not_apply_changes_nothing() -> None:
+    # draft §8.7: a refused override leaves no trace in the recovery, not even
+    # the reference to the instruction.
+    net = Net()
+    net.signal()
+    net.run()
+    rid = net.rid()
+    before = net.c.snapshot()
+    with pytest.raises(LocalProtocolError) as info:
+        net.c.abort(rid, net.now, evidence="override:sha-256:cd34")  # it is closed
+    assert info.value.code is ErrorCode.INVALID_STATE
+    assert net.c.snapshot() == before and not net.c.records()

@@ -233,6 +233,8 @@ class Coordinator(CoordinatorState):
         ``evidence`` refers to the operator's instruction; the record lists it.
         """
         rec = self._get(recovery)
+        # Refused (a recovery that already ended, bad evidence) before anything changes.
+        recovery_step(rec.state, RecoveryInput.ABORT)
         if evidence is not None:
             rec.overrides.append(check_text(evidence, "evidence"))
         rec.deferred = False
