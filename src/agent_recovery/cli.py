@@ -17,6 +17,7 @@ _COMMANDS: tuple[str, ...] = (
     "keys",
     "records",
     "serve",
+    "override",
     "demo",
     "simulate",
     "conformance",

@@ -36,7 +36,7 @@ from typing import IO, Any, Protocol
 import httpx
 
 from .._coordinator import Coordinator
-from .._errors import ErrorCode
+from .._errors import ErrorCode, RemoteProtocolError
 from .._events import (
     Event,
     HaltRequested,
@@ -78,6 +78,7 @@ from ..security import (
     load_jwk_set,
 )
 from ..security.endpoint import Admitted
+from ..security.override import Override, OverrideEndpoint
 from ..security.ratelimit import DEFAULT_POLICIES
 from ..security.replay import ReplayCache
 from ..store import DurableParty, Store
@@ -106,6 +107,38 @@ def _fits(declared: Reversibility | None, action: Action) -> bool:
     if declared is Reversibility.COMPENSABLE:
         return action is Action.COMPENSATE
     return action is Action.NONE
+
+
+class _Operated:
+    """The coordinator as an override target: each override is a durable engine step."""
+
+    def __init__(self, runtime: AgentRuntime) -> None:
+        self._runtime = runtime
+
+    def _step(self, fn: Callable[[Coordinator], None]) -> None:
+        runtime = self._runtime
+        assert runtime.coordinator is not None
+        runtime._call(runtime.coordinator, fn)
+        runtime._after()
+
+    def abort(self, recovery: str, now: int, *, evidence: str | None = None) -> None:
+        self._step(lambda c: c.abort(recovery, now, evidence=evidence))
+
+    def force_outcome(
+        self,
+        recovery: str,
+        execution: ExecRef,
+        outcome: str,
+        residual: tuple[Residual, ...],
+        now: int,
+        *,
+        evidence: str,
+    ) -> None:
+        self._step(
+            lambda c: c.force_outcome(
+                recovery, execution, outcome, residual, now, evidence=evidence
+            )
+        )
 
 
 def wall_clock() -> int:
@@ -238,6 +271,18 @@ class AgentRuntime:
             events=self._security_event,
             replay=replay,
         )
+        # draft §8.7: operator overrides, signed with keys no agent holds. Their
+        # replay cache is not kept across a restart, so it is complete from the
+        # start of this process and an earlier instruction is refused as stale.
+        self.override: OverrideEndpoint | None = None
+        if self.coordinator is not None and config.operators is not None:
+            self.override = OverrideEndpoint(
+                agent=self.agent,
+                target=_Operated(self),
+                operators=load_jwk_set(config.operators),
+                events=self._override_event,
+                replay=ReplayCache(complete_since=clock()),
+            )
         self.resource = Resource(config.resource, devices=config.devices)
         self.executions: dict[str, ExecutionConfig] = {x.id: x for x in config.executions}
         self._client = client
@@ -461,6 +506,27 @@ class AgentRuntime:
 
     def _security_event(self, event: SecurityEvent) -> None:
         _log.debug("security event: %s", event)
+
+    def _override_event(self, event: SecurityEvent) -> None:
+        # draft §8.7: every override, applied or refused, is recorded.
+        _log.warning("operator override: %s", event)
+        self.trace(
+            event.at,
+            event.kind.value,
+            operator=event.agent,
+            override=event.message_id,
+            action=event.message_type,
+            recovery=event.recovery,
+            code=None if event.code is None else event.code.value,
+            detail=event.detail,
+            digest=event.digest,
+        )
+
+    def operate(self, instruction: bytes) -> Override:
+        """Apply one signed operator override (``security.override``); refusals raise."""
+        if self.override is None:
+            raise RemoteProtocolError(ErrorCode.INVALID_STATE, "no operator keys configured")
+        return self.override.receive(instruction, self.clock())
 
     # ------------------------------------------------------------------ outbound
 

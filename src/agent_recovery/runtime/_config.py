@@ -33,7 +33,10 @@ directory. Every member is checked when the file is loaded; a bad file raises
       }]
     }
 
-The member ``conformance`` is for the conformance runner and is ignored here.
+``operators`` names the JWK set of the operators' public keys (no agent key
+in it); a coordinator with one accepts operator overrides (draft §8.7) at
+``POST /operator/override``. The member ``conformance`` is for the
+conformance runner and is ignored here.
 A peer's URL is its base URL (the recovery endpoint is ``DEFAULT_PATH`` under
 it) or the full endpoint URL. ``peers_file`` names a JSON object of the same
 shape that is read again whenever an unknown peer is needed, so processes can
@@ -161,6 +164,9 @@ class AgentConfig:
     devices: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # initial configs
     # message type -> (burst, interval in ms); default: the security module's (draft §13.4)
     rate_limits: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    # The operators' public keys (draft §8.7): a key set that holds no agent key.
+    # A coordinator with one accepts signed overrides at POST /operator/override.
+    operators: Path | None = None
 
 
 def load_config(path: str | Path) -> AgentConfig:
@@ -199,6 +205,7 @@ def _parse(doc: Mapping[str, Any], base: Path) -> AgentConfig:
             "peers_file",
             "retry",
             "coordinator",
+            "operators",
             "executions",
             "admin",
             "devices",
@@ -272,6 +279,7 @@ def _parse(doc: Mapping[str, Any], base: Path) -> AgentConfig:
         admin=admin,
         devices=devices,
         rate_limits=rate_limits,
+        operators=_optional_path(base, doc, "operators"),
     )
 
 

@@ -10,6 +10,11 @@
 - ``GET /admin/state``, ``GET /admin/records?since=N`` and ``POST /admin/fail``:
   the operator's view, this agent's chain of recovery records (JWS, from
   ``seq`` N), and the failure injection the demo uses. Loopback clients only.
+- ``POST /operator/override``: one operator override (draft §8.7), a compact
+  JWS signed with an operator key (``security.override``); a coordinator
+  configured with ``operators`` only. ``200`` with the override applied, or
+  problem details with its error code; the instruction authenticates itself,
+  so this route is not limited to loopback clients.
 
 The work and admin APIs are unauthenticated and meant for a loopback
 deployment like the demo's; a real agent has its own application protocol
@@ -28,11 +33,11 @@ from starlette.routing import Route
 
 from .._errors import ProtocolError
 from .._model import Dependency, ExecRef
-from ..bindings.http import build_app
+from ..bindings.http import answer_for_refusal, build_app
 from ._agent import AgentRuntime
 from ._config import ConfigError, failure_spec
 
-__all__ = ["admin_routes", "agent_app", "serve_output"]
+__all__ = ["admin_routes", "agent_app", "operator_routes", "serve_output"]
 
 _LOOPBACK = frozenset({"127.0.0.1", "::1"})
 _MAX_WORK_BODY = 64 * 1024
@@ -52,8 +57,34 @@ def agent_app(runtime: AgentRuntime) -> Starlette:
         status, answer = serve_output(runtime, doc)
         return JSONResponse(answer, status_code=status)
 
-    routes = [Route("/work/consume", consume, methods=["POST"]), *admin_routes(runtime)]
+    routes = [
+        Route("/work/consume", consume, methods=["POST"]),
+        *admin_routes(runtime),
+        *operator_routes(runtime),
+    ]
     return build_app(runtime.handle, routes=routes)
+
+
+def operator_routes(runtime: AgentRuntime) -> list[Route]:
+    """``POST /operator/override``, if the agent coordinates and has operator keys."""
+
+    async def override(request: Request) -> Response:
+        body = await request.body()  # the endpoint refuses an oversized one as too-large
+        try:
+            applied = runtime.operate(body)
+        except ProtocolError as exc:
+            answer = answer_for_refusal(exc.code, exc.detail)
+            headers = dict(answer.headers)
+            if answer.content_type is not None:
+                headers["content-type"] = answer.content_type
+            return Response(answer.body, status_code=answer.status, headers=headers)
+        return JSONResponse(
+            {"applied": applied.action.value, "override": applied.id, "recovery": applied.recovery}
+        )
+
+    if runtime.override is None:
+        return []
+    return [Route("/operator/override", override, methods=["POST"])]
 
 
 def serve_output(runtime: AgentRuntime, doc: object) -> tuple[int, dict[str, Any]]:
