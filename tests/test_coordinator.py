@@ -80,6 +80,7 @@ class Net:
         irreversible: frozenset[ExecRef] = frozenset(),
     ) -> None:
         self.now = 1_000
+        self.irreversible = irreversible
         self.c = Coordinator(
             agent="c", ids=lambda n: f"c-{n}", policy=Policy(verdict), bounds=bounds, retry=RETRY
         )
@@ -136,9 +137,12 @@ class Net:
 
     def complete(self, agent: str, event: RollbackRequested) -> None:
         p = self.ps[agent]
-        if event.action is Action.COMPENSATE:
-            # As the runtime does: no execution here was declared compensable
-            # (draft §8.2: a mismatched action is refused, not carried out).
+        restoring = event.action in (Action.RESTORE, Action.CANCEL_RESTORE)
+        if event.action is Action.COMPENSATE or (
+            restoring and event.execution in self.irreversible
+        ):
+            # As the runtime does: an action that does not fit the reversibility
+            # the agent registered is refused, not carried out (draft §8.2).
             p.rollback_done(
                 event.execution,
                 Outcome.REFUSED,
@@ -462,11 +466,11 @@ def _outcomes(net: Net) -> dict[ExecRef, str | None]:
     return {m.execution: m.outcome for m in record.members}
 
 
-def test_a_reversibility_other_than_declared_is_reported_and_the_less_reversible_used() -> None:
+def test_a_reversibility_other_than_declared_is_reported_and_the_declared_one_used() -> None:
     # draft §13.6: x's agent declared "compensable" when the work was delegated
     # and now reports "restorable". The coordinator asks for compensation (the
-    # less reversible class), never for the restore the halted reply invites,
-    # and reports the discrepancy; x's agent refuses the mismatched action.
+    # declared class), not for the restore the halted reply invites, and
+    # reports the discrepancy; x's agent refuses the mismatched action.
     net = Net()
     net.c.add_execution(X, ["c"], reversibility=Reversibility.COMPENSABLE)
     net.c.add_execution(Y, ["c"], reversibility=Reversibility.RESTORABLE)
@@ -496,6 +500,21 @@ def test_a_later_claim_of_more_reversibility_is_not_believed() -> None:
     assert [e.execution for e in net.events if isinstance(e, ReversibilityDiscrepancy)] == [Z]
     actions = {m.execution: m.action for m in net.sent(Rollback)}
     assert actions[Z] is Action.NONE
+
+
+def test_a_restore_cannot_be_escaped_by_reporting_irreversible_when_halted() -> None:
+    # Declared restorable at delegation, reported irreversible when halted: the
+    # coordinator still asks for the restore its agent committed to; the agent,
+    # holding to its new report, refuses, and the record says "refused" for it
+    # (never "irreversible", which would pass for an honest declaration).
+    net = Net(irreversible=frozenset({Z}))
+    net.c.add_execution(Z, ["c"], reversibility=Reversibility.RESTORABLE)
+    net.signal()
+    net.run()
+    assert [e.execution for e in net.events if isinstance(e, ReversibilityDiscrepancy)] == [Z]
+    actions = {m.execution: m.action for m in net.sent(Rollback)}
+    assert actions[Z] is Action.CANCEL_RESTORE
+    assert _outcomes(net)[Z] == "refused"
 
 
 def test_a_matching_reversibility_raises_nothing_and_survives_a_snapshot() -> None:

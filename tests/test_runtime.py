@@ -364,8 +364,8 @@ def test_a_reversibility_unlike_the_declared_one_is_traced_and_not_believed(
     tmp_path: Path,
 ) -> None:
     # draft §13.6: the boss delegated audit as irreversible; the worker's halted
-    # reply says restorable. The boss asks for no undo (the less reversible
-    # class), the worker refuses the mismatched request, audit's record stays,
+    # reply says restorable. The boss asks for no undo (the declared class),
+    # the worker refuses the mismatched request, audit's record stays,
     # and the discrepancy is in the boss's trace.
     members, worker = _recover(tmp_path, audit_declared="irreversible")
     assert members == {"push": "restored", "audit": "refused"}

@@ -16,15 +16,7 @@ from ._errors import ErrorCode, LocalProtocolError
 from ._events import dump_ref, load_ref
 from ._model import ExecRef, Reversibility, check_identifier
 
-__all__ = ["Authorities", "least_reversible"]
-
-# From most to least reversible (draft §5.2).
-_ORDER = (Reversibility.RESTORABLE, Reversibility.COMPENSABLE, Reversibility.IRREVERSIBLE)
-
-
-def least_reversible(a: Reversibility, b: Reversibility) -> Reversibility:
-    """The less reversible of two classes."""
-    return max(a, b, key=_ORDER.index)
+__all__ = ["Authorities"]
 
 
 class Authorities:

@@ -38,7 +38,6 @@ from dataclasses import replace
 from typing import Any
 
 from ._appraisal import AcceptAll, AppraisalPolicy, Verdict
-from ._authorities import least_reversible
 from ._coordinator_records import (
     RecoveryData,
     TrackData,
@@ -616,10 +615,12 @@ class Coordinator(CoordinatorState):
         """draft §13.6: compare a reported reversibility with the one declared at delegation.
 
         An agent fixes its execution's reversibility when the execution starts
-        (draft §5.2), so a different report is a false statement, made now or
-        at delegation. The set is computed with the less reversible of the two:
-        a member is never asked for an undo its agent once said it cannot do,
-        and an agent that now claims less cannot be asked for more.
+        (draft §5.2), so a different report contradicts a commitment. The
+        actions are computed from the class declared at delegation: an agent
+        cannot escape a restore by reporting "irreversible" when halted, and
+        cannot be asked for an undo it declared impossible. A request that does
+        not fit what the agent now reports is refused by it (draft §6.7) and
+        recorded as refused, which attributes the contradiction to it.
         """
         declared = self._authority.declared(ref)
         if declared is None or declared is facts.reversibility:
@@ -629,7 +630,7 @@ class Coordinator(CoordinatorState):
                 execution=ref, recovery=rec.id, declared=declared, reported=facts.reversibility
             )
         )
-        return replace(facts, reversibility=least_reversible(declared, facts.reversibility))
+        return replace(facts, reversibility=declared)
 
     # -- the recovery machine ----------------------------------------------------
 

@@ -178,7 +178,7 @@ class AppraisalRequired:
 class ReversibilityDiscrepancy:
     """A halted reply reports another reversibility than the one declared at delegation.
 
-    The set is computed with the less reversible of the two (draft §13.6); the
+    The actions are computed from the declared class (draft §13.6); the
     discrepancy is for the coordinator's log and its operators.
     """
 

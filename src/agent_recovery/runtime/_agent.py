@@ -673,7 +673,7 @@ class AgentRuntime:
             self._signals.pop(event.signal, None)
             self.trace(now, "signal-acknowledged", signal=event.signal, recovery=event.recovery)
         elif isinstance(event, ReversibilityDiscrepancy):
-            # draft §13.6: the set used the less reversible class; the operators hear of it.
+            # draft §13.6: the actions follow the declared class; the operators hear of it.
             _log.warning(
                 "%s declared %s at delegation, reports %s (recovery %s)",
                 event.execution.exec,
