@@ -140,6 +140,8 @@ def test_an_operator_aborts_a_running_recovery_over_http(tmp_path: Path) -> None
                         content=sign_override(operator, _override(now - 3_600_000, rid, id="ov-3")),
                     )
                     exits.append(await asyncio.to_thread(cli.main, command))
+                    # An oversized instruction: refused as too-large, recorded.
+                    answers["large"] = await post(endpoint, content=b"x" * (1 << 20))
                     answers["state"] = await client.get(url + "/admin/state")
         finally:
             await boss.stop()
@@ -151,6 +153,8 @@ def test_an_operator_aborts_a_running_recovery_over_http(tmp_path: Path) -> None
     assert answers["ended"].status_code == 409  # invalid-state: the recovery has ended
     assert answers["ended"].json()["type"].endswith("invalid-state")
     assert answers["stale"].status_code == 400
+    assert answers["large"].status_code == 413
+    assert answers["large"].json()["type"].endswith("too-large")
     (recovery,) = answers["state"].json()["recoveries"]
     assert recovery["state"] == "aborted"
     # The record of the aborted recovery refers to the operator's instruction,
@@ -165,7 +169,7 @@ def test_an_operator_aborts_a_running_recovery_over_http(tmp_path: Path) -> None
     (applied,) = [t for t in events if t["kind"] == "override"]
     assert aborted and "override:sha-256:" + applied["digest"] in aborted[-1].evidence
     assert applied["operator"] == OPERATOR and applied["action"] == "override:abort"
-    assert len(events) - 1 >= 4  # the agent key, the ended recovery twice, the stale one
+    assert len(events) - 1 >= 5  # the agent key, the ended recovery twice, stale, too large
 
 
 def _sign_as(signer: Signer, override: Override) -> bytes:

@@ -34,6 +34,7 @@ from starlette.routing import Route
 from .._errors import ProtocolError
 from .._model import Dependency, ExecRef
 from ..bindings.http import answer_for_refusal, build_app
+from ..security.override import MAX_OVERRIDE_SIZE
 from ._agent import AgentRuntime
 from ._config import ConfigError, failure_spec
 
@@ -69,9 +70,15 @@ def operator_routes(runtime: AgentRuntime) -> list[Route]:
     """``POST /operator/override``, if the agent coordinates and has operator keys."""
 
     async def override(request: Request) -> Response:
-        body = await request.body()  # the endpoint refuses an oversized one as too-large
+        # Keep no more than one octet past the limit: the endpoint then refuses
+        # the instruction as too-large (and records it) without holding the rest.
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk[: MAX_OVERRIDE_SIZE + 1 - len(body)]
+            if len(body) > MAX_OVERRIDE_SIZE:
+                break
         try:
-            applied = runtime.operate(body)
+            applied = runtime.operate(bytes(body))
         except ProtocolError as exc:
             answer = answer_for_refusal(exc.code, exc.detail)
             headers = dict(answer.headers)
