@@ -15,10 +15,13 @@ order of the graph.
 
 - ours: the build is ``DependencyGraph(edges)``. The compute ("closure and
   waves") is its core pass, ``_scope_passes.scope``, plus the sorted waves
-  (the members picked out of the execution order, then grouped by wave);
-  ``api`` is the whole public ``rollback_set(...)`` call, which also builds a
-  Member and a Reason object per member, with actions from the facts: more
-  than the baseline produces.
+  (grouped by wave, each in execution order, as lists of executions); ``api``
+  is the whole public ``rollback_set(...)`` call, which also builds a Member
+  and a Reason object per member, with actions from the facts: more than the
+  baseline produces. From 4,096 edges, an acyclic graph whose dependency
+  levels hold 32 edges or more on average is swept a level at a time in numpy
+  array operations (``_scope_arrays``); smaller graphs (here 10^3) and chains
+  take the interpreter loop. The result is the same either way.
 - networkx 3.6.1: the build fills a ``MultiDiGraph`` over integer nodes
   (parallel edges carry different checkpoints; networkx never hashes a
   dataclass) and takes ``nx.topological_sort`` (``nx.condensation``'s when the

@@ -15,9 +15,13 @@ from array import array
 from collections import deque
 from collections.abc import Iterable
 from itertools import repeat
+from typing import TYPE_CHECKING
 
 from ._errors import ErrorCode, LocalProtocolError
 from ._model import MAX_CHECKPOINT, Dependency, ExecRef
+
+if TYPE_CHECKING:
+    from ._scope_arrays import Arrays
 
 __all__ = ["IDX", "INF", "Closure", "Csr", "Graph"]
 
@@ -161,17 +165,23 @@ class Csr:
     the consumer ``cons[k]``, its producer ``prod[k]``, the checkpoints
     ``pa[k]`` and ``ca[k]``, and the edge id ``eid[k]`` of the caller's
     Dependency. The first ``ordered`` nodes are the ones Kahn's algorithm
-    ordered: every out-edge of such a node goes to a higher number. Built in
+    ordered: every out-edge of such a node goes to a higher number. When that is
+    all of them (the graph is acyclic), ``levels`` lists where each level
+    starts in the numbering, then ``n``: level 0 consumed nothing, every other
+    node is one above its highest producer, so no edge joins two nodes of one
+    level (``_scope_arrays`` sweeps a level at a time). Built in
     O(n log n + m): one sort of the execution keys, counting sorts and one Kahn
     pass.
     """
 
     __slots__ = (
+        "_arrays",
         "byrank",
         "ca",
         "cons",
         "deps",
         "eid",
+        "levels",
         "n",
         "node",
         "order",
@@ -208,17 +218,34 @@ class Csr:
             k = fill[p]
             fill[p] = k + 1
             grouped[k] = j
-        # Kahn's algorithm over the whole graph gives the numbering.
+        # Kahn's algorithm over the whole graph gives the numbering. With a
+        # first-in first-out queue it also gives levels: an execution enters
+        # the queue when its last producer leaves it, one level above that
+        # producer, and the queue is in level order (by induction: it starts
+        # with the level-0 executions and every entry is one above an
+        # execution that left it in level order), so the last producer is a
+        # highest one and no edge joins two executions of one level.
         order = [i for i in range(n) if not indeg[i]]
+        level = [0] * n
         push = order.append
         for p in order:
+            above = level[p] + 1
             for k in range(first[p], first[p + 1]):
                 c = g_cons[grouped[k]]
                 r = indeg[c] - 1
                 indeg[c] = r
                 if not r:
+                    level[c] = above
                     push(c)
         ordered = len(order)
+        levels: list[int] | None = None
+        if ordered == n:
+            # Where each level starts in the numbering, and n.
+            levels = [0]
+            levels.extend(x for x in range(1, n) if level[order[x]] != level[order[x - 1]])
+            if n:
+                levels.append(n)
+        del level
         if ordered < n:
             order.extend(i for i in range(n) if indeg[i])
         node = array(IDX, bytes(4 * n))
@@ -266,6 +293,24 @@ class Csr:
         self.pa = pa
         self.ca = ca
         self.eid = eid
+        self.levels = levels
+        self._arrays: Arrays | None = None
+        if self.use_arrays():
+            self.arrays()  # part of the build, not of the first query
+
+    def use_arrays(self) -> bool:
+        """Whether queries take the whole-array path (``_scope_arrays.eligible``)."""
+        from ._scope_arrays import eligible  # it imports this module
+
+        return eligible(self)
+
+    def arrays(self) -> Arrays:
+        """numpy views for the whole-array sweep (``_scope_arrays``); acyclic graphs only."""
+        if self._arrays is None:
+            from ._scope_arrays import Arrays  # it imports this module
+
+            self._arrays = Arrays(self)
+        return self._arrays
 
 
 class Closure:

@@ -29,9 +29,13 @@ Scope: TypeAlias = tuple[
 ]
 
 
-def scope(csr: Csr, origin: int, checkpoint: int, *, with_waves: bool) -> Scope:
+def scope(
+    csr: Csr, origin: int, checkpoint: int, *, with_waves: bool, arrays: bool | None = None
+) -> Scope:
     """Targets, depths, reasons (and waves) of every member (draft §7.2-7.4, §7.7).
 
+    A large acyclic graph takes the whole-array path of ``_scope_arrays``
+    (``arrays`` forces the choice, for tests: True needs an acyclic graph).
     Fast path first: when every taint edge the query meets goes forward in the
     CSR numbering, visiting members in increasing number is a topological
     order, so one pass gives every target, depth and reason (a node's target is
@@ -41,6 +45,11 @@ def scope(csr: Csr, origin: int, checkpoint: int, *, with_waves: bool) -> Scope:
     point, a breadth-first walk for depths and reasons, and Kahn plus Tarjan
     for the waves.
     """
+    if csr.use_arrays() if arrays is None else arrays:
+        # A large acyclic graph: the same pass in whole-array steps.
+        from ._scope_arrays import sweep  # loads numpy
+
+        return sweep(csr.arrays(), origin, checkpoint, with_waves=with_waves)
     fast = _sweep(csr, origin, checkpoint, with_waves)
     if fast is not None:
         return fast
@@ -417,6 +426,10 @@ def by_wave(csr: Csr, nodes: Sequence[int], wave: Sequence[int], last: int) -> l
     in order, so that no step reads at random from a large table (a gather by
     rank costs a cache miss per member once the graph outgrows the cache).
     """
+    if 8 * len(nodes) >= csr.n and csr.use_arrays():
+        from ._scope_arrays import by_wave as sort_by_wave  # loads numpy
+
+        return sort_by_wave(csr.arrays(), nodes, wave, last)
     rank = csr.rank
     groups: list[list[int]] = [[] for _ in range(last + 1)]
     if 8 * len(nodes) < csr.n:
