@@ -150,8 +150,7 @@ def ours_closure_and_waves(ours: Ours, origin: ExecRef) -> Closure:
     members, _inset, target, depth, _reason, wave = scope(csr, o, 0, with_waves=True)
     assert wave is not None
     # Every member descends from the origin, so the origin's wave is the last.
-    ref_of = csr.ranked.__getitem__
-    waves = [list(map(ref_of, g)) for g in by_wave(csr, members, wave, wave[o])]
+    waves = by_wave(csr, members, wave, wave[o])
     return members, target, depth, csr.refs, waves
 
 

@@ -350,10 +350,9 @@ def _result(
         add(m)
     # Every member descends from the origin through members: its wave is the last.
     groups = by_wave(csr, entered, wave, wave[origin])
-    ref_of = csr.ranked.__getitem__
     return ScopeResult(
         members=tuple(members),
-        waves=tuple(tuple(map(ref_of, g)) for g in groups),
+        waves=tuple(map(tuple, groups)),
         escalation=escalation,
         undetermined=tuple(refs[x] for x in ordered if not codes[x]),
     )

@@ -24,9 +24,13 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_right
+from collections import deque
 from collections.abc import Sequence
+from itertools import compress
+from operator import call
 from typing import TYPE_CHECKING, Any
 
+from ._model import ExecRef
 from ._scope_graph import IDX, INF, Csr
 
 if TYPE_CHECKING:
@@ -51,7 +55,7 @@ def eligible(csr: Csr) -> bool:
 class Arrays:
     """numpy views of a :class:`Csr` (no copies but the rank) and its level bounds."""
 
-    __slots__ = ("ca", "cons", "edge_bounds", "n", "node_bounds", "pa", "prod", "rank")
+    __slots__ = ("ca", "cons", "edge_bounds", "n", "node_bounds", "pa", "pa_span", "prod", "rank")
 
     def __init__(self, csr: Csr) -> None:
         import numpy as np  # loaded on first use, see the module docstring
@@ -60,11 +64,16 @@ class Arrays:
         if levels is None:
             raise ValueError("the whole-array path needs an acyclic graph")
         self.n = csr.n
-        self.cons = np.frombuffer(csr.cons, dtype=np.int32)
-        self.prod = np.frombuffer(csr.prod, dtype=np.int32)
+        # Node numbers as numpy's index type: an index array of another type is
+        # converted on every use, which doubles the cost of a small gather.
+        self.cons = np.frombuffer(csr.cons, dtype=np.int32).astype(np.intp)
+        self.prod = np.frombuffer(csr.prod, dtype=np.int32).astype(np.intp)
         self.pa = np.frombuffer(csr.pa, dtype=np.int64)
         self.ca = np.frombuffer(csr.ca, dtype=np.int64)
-        self.rank = np.array(csr.rank, dtype=np.int64)
+        self.rank = np.array(csr.rank, dtype=np.intp)
+        # Reasons compare (rank, produced_after) as one integer when it fits.
+        top = int(self.pa.max()) + 1 if len(self.pa) else 1
+        self.pa_span = top if csr.n * top < 2**62 else 0
         self.node_bounds = levels
         start = csr.start
         self.edge_bounds = [start[x] for x in levels]
@@ -100,20 +109,20 @@ def sweep(arr: Arrays, origin: int, checkpoint: int, *, with_waves: bool) -> Sco
             continue
         # The producers of this level have their final targets: an edge taints
         # when its output was made at or after its producer's target (§7.2).
-        k = np.flatnonzero(pa[s:e] >= target[prod[s:e]])
+        p = prod[s:e]
+        k = (pa[s:e] >= target[p]).nonzero()[0]
         if not k.size:
             continue
-        k += s
-        c = cons[k]
-        minimum_at(target, c, ca[k])
-        minimum_at(depth, c, depth[prod[k]] + 1)
+        c = cons[s:e][k]
+        minimum_at(target, c, ca[s:e][k])
+        minimum_at(depth, c, depth[p[k]] + 1)
         hi = max(hi, int(c.max()))
     inset = target < INF
-    members = np.flatnonzero(inset)
+    members = inset.nonzero()[0]
     # Every taint edge, in slot order: all of them leave a member in [origin, hi].
     lo_slot = eb[first]
     hi_slot = eb[last]
-    taint = np.flatnonzero(pa[lo_slot:hi_slot] >= target[prod[lo_slot:hi_slot]])
+    taint = (pa[lo_slot:hi_slot] >= target[prod[lo_slot:hi_slot]]).nonzero()[0]
     taint += lo_slot
     t_cons = cons[taint]
     reason = _reasons(np, arr, target, taint, t_cons)
@@ -142,15 +151,22 @@ def _reasons(np: Any, arr: Arrays, target: Any, taint: Any, t_cons: Any) -> Any:
     m = len(arr.cons)
     setting = taint[arr.ca[taint] == target[t_cons]]
     c = arr.cons[setting]
-    key = arr.rank[arr.prod[setting]]
-    best = np.full(n, n, dtype=np.int64)
-    np.minimum.at(best, c, key)
-    setting = setting[key == best[c]]
-    c = arr.cons[setting]
-    key = arr.pa[setting]
-    best = np.full(n, INF, dtype=np.int64)
-    np.minimum.at(best, c, key)
-    setting = setting[key == best[c]]
+    span = arr.pa_span
+    if span:
+        key = arr.rank[arr.prod[setting]] * span + arr.pa[setting]
+        best = np.full(n, n * span, dtype=np.int64)
+        np.minimum.at(best, c, key)
+        setting = setting[key == best[c]]
+    else:  # produced_after too large to share an integer with the rank
+        key = arr.rank[arr.prod[setting]]
+        best = np.full(n, n, dtype=np.int64)
+        np.minimum.at(best, c, key)
+        setting = setting[key == best[c]]
+        c = arr.cons[setting]
+        key = arr.pa[setting]
+        best = np.full(n, INF, dtype=np.int64)
+        np.minimum.at(best, c, key)
+        setting = setting[key == best[c]]
     reason = np.full(n, m, dtype=np.int64)
     np.minimum.at(reason, arr.cons[setting], setting)
     reason[reason == m] = -1  # the origin: no setting edge
@@ -179,20 +195,28 @@ def _int_array(values: Any, typecode: str = IDX) -> array[int]:
     return out
 
 
-def by_wave(arr: Arrays, nodes: Sequence[int], wave: Sequence[int], last: int) -> list[list[int]]:
-    """``_scope_passes.by_wave`` as one sort: the ranks of ``nodes`` by wave, ascending."""
+def by_wave(
+    arr: Arrays, ranked: list[ExecRef], nodes: Sequence[int], wave: Sequence[int], last: int
+) -> list[list[ExecRef]]:
+    """``_scope_passes.by_wave`` with the per-member steps in C.
+
+    Each node's wave is scattered to its rank; the executions are then taken
+    from ``ranked`` in rank order, each appended to its wave's list.
+    """
     import numpy as np  # see the module docstring
 
-    n = arr.n
     x = _as_numpy(np, nodes)
-    w = _as_numpy(np, wave)[x]
-    # Wave major, rank minor, in one int64: both are below n < 2^31.
-    key = w * n + arr.rank[x]
-    key.sort()
-    w = key // n
-    ranks = key - w * n
-    cuts = np.searchsorted(w, np.arange(1, last + 1))
-    return [g.tolist() for g in np.split(ranks, cuts)]
+    at = np.full(arr.n, -1, dtype=np.int64)
+    at[arr.rank[x]] = _as_numpy(np, wave)[x]
+    keep = at >= 0
+    groups: list[list[ExecRef]] = [[] for _ in range(last + 1)]
+    put = [g.append for g in groups]
+    # put[w](ref) for each kept rank in order (the "consume" recipe of itertools).
+    deque(
+        map(call, map(put.__getitem__, at[keep].tolist()), compress(ranked, keep.tobytes())),
+        maxlen=0,
+    )
+    return groups
 
 
 def _as_numpy(np: Any, values: Sequence[int]) -> Any:

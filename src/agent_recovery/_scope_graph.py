@@ -34,6 +34,19 @@ IDX = "i"
 _IDX_LIMIT = 2**31
 
 
+_new = object.__new__
+_set_agent = vars(ExecRef)["agent"].__set__
+_set_exec = vars(ExecRef)["exec"].__set__
+
+
+def _copy(ref: ExecRef) -> ExecRef:
+    """An equal ExecRef without re-checking the identifiers ``ref`` passed."""
+    copy = _new(ExecRef)
+    _set_agent(copy, ref.agent)
+    _set_exec(copy, ref.exec)
+    return copy
+
+
 class Graph:
     """Executions interned to ``0..n-1`` and dependency edges in insertion order.
 
@@ -280,7 +293,11 @@ class Csr:
             rank[x] = r
         self.n = n
         self.refs = [g_refs[i] for i in order]
-        self.ranked = [g_refs[order[x]] for x in byrank]
+        # Copies allocated in execution order: a result lists its executions
+        # wave by wave, each wave in execution order, and ``by_wave`` takes
+        # them in that order, so it touches them in address order rather than
+        # wherever the caller happened to allocate them.
+        self.ranked = [_copy(g_refs[order[x]]) for x in byrank]
         self.order = array(IDX, order)  # graph node of each CSR node
         self.node = node
         self.rank = rank

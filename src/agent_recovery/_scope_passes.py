@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from itertools import compress
 from typing import TypeAlias
 
+from ._model import ExecRef
 from ._scope_graph import IDX, INF, Csr
 
 __all__ = ["Scope", "by_wave", "execution_order", "scope", "walk", "waves"]
@@ -418,23 +419,26 @@ def execution_order(csr: Csr, nodes: Sequence[int], inset: bytearray) -> list[in
     return sorted(nodes, key=csr.rank.__getitem__)
 
 
-def by_wave(csr: Csr, nodes: Sequence[int], wave: Sequence[int], last: int) -> list[list[int]]:
-    """The ranks of ``nodes`` grouped by wave ``0..last``, ascending in each (draft §7.7).
+def by_wave(csr: Csr, nodes: Sequence[int], wave: Sequence[int], last: int) -> list[list[ExecRef]]:
+    """The executions of ``nodes`` grouped by wave ``0..last``, each in execution order (§7.7).
 
-    ``csr.ranked`` maps a rank to its execution. Most of a large graph in the
-    set: each node's wave is scattered to its rank and the ranks are read back
-    in order, so that no step reads at random from a large table (a gather by
-    rank costs a cache miss per member once the graph outgrows the cache).
+    Most of a large graph in the set: each node's wave is scattered to its
+    rank and the executions are taken from ``csr.ranked`` in rank order, so
+    that no step reads a large table at random once per member (a gather by
+    rank costs a cache miss per member once the graph outgrows the cache), and
+    the execution objects, laid out in rank order by the build, are touched in
+    address order.
     """
-    if 8 * len(nodes) >= csr.n and csr.use_arrays():
-        from ._scope_arrays import by_wave as sort_by_wave  # loads numpy
-
-        return sort_by_wave(csr.arrays(), nodes, wave, last)
+    ranked = csr.ranked
     rank = csr.rank
-    groups: list[list[int]] = [[] for _ in range(last + 1)]
+    if 8 * len(nodes) >= csr.n and csr.use_arrays():
+        from ._scope_arrays import by_wave as arrays_by_wave  # loads numpy
+
+        return arrays_by_wave(csr.arrays(), ranked, nodes, wave, last)
+    groups: list[list[ExecRef]] = [[] for _ in range(last + 1)]
     if 8 * len(nodes) < csr.n:
         for x in sorted(nodes, key=rank.__getitem__):
-            groups[wave[x]].append(rank[x])
+            groups[wave[x]].append(ranked[rank[x]])
         return groups
     at = array(IDX, [-1]) * csr.n
     for x in nodes:
@@ -442,5 +446,5 @@ def by_wave(csr: Csr, nodes: Sequence[int], wave: Sequence[int], last: int) -> l
     put = [g.append for g in groups]
     for r, w in enumerate(at):
         if w >= 0:
-            put[w](r)
+            put[w](ranked[r])
     return groups
