@@ -268,6 +268,25 @@ def test_supersedes_must_name_an_earlier_record_of_the_same_recovery() -> None:
     assert verify_log(tokens(unknown)[1:], VERIFIER, anchor=unknown[0].head).ok
 
 
+def test_a_record_superseded_twice_is_a_fork() -> None:
+    # draft §11.3: only the record no other supersedes is authoritative, so a
+    # second record replacing the same one would leave two of them.
+    line = [
+        record(0, recovery="r"),
+        record(1, recovery="r", supersedes="rec-0"),
+        record(2, recovery="r", supersedes="rec-1"),
+    ]
+    assert verify_log(tokens(chain(line, SIGNER)), VERIFIER).ok
+    fork = chain([*line[:2], record(2, recovery="r", supersedes="rec-0")], SIGNER)
+    found = verify_log(tokens(fork), VERIFIER).first_break
+    assert found is not None and (found.index, found.kind) == (2, BreakKind.BAD_SUPERSEDES)
+    assert "already superseded by 'rec-1'" in found.detail
+    # Also when the replaced record lies before the anchor of a suffix.
+    suffix = tokens(fork)[1:]
+    found = verify_log(suffix, VERIFIER, anchor=fork[0].head).first_break
+    assert found is not None and (found.index, found.kind) == (1, BreakKind.BAD_SUPERSEDES)
+
+
 def test_completed_with_a_failed_member_is_inconsistent() -> None:
     sealed = chain([record(0), record(1, outcome=Outcome.FAILED)], SIGNER)
     found = verify_log(tokens(sealed), VERIFIER).first_break

@@ -213,7 +213,8 @@ class BreakKind(enum.StrEnum):
     SEQ_GAP = "seq-gap"  # seq is not the previous seq + 1 (a record missing or moved)
     BROKEN_LINK = "broken-link"  # prev is not the digest of the previous payload
     DUPLICATE_ID = "duplicate-id"  # a record id used twice in the chain
-    BAD_SUPERSEDES = "bad-supersedes"  # names no earlier record of the same recovery
+    BAD_SUPERSEDES = "bad-supersedes"  # names no earlier record of the same recovery, or one
+    # that an earlier record already superseded
     INCONSISTENT = "inconsistent"  # the result contradicts the members' outcomes
 
 
@@ -277,7 +278,16 @@ class LogVerifier:
     accepted.
     """
 
-    __slots__ = ("_anchor", "_break", "_count", "_head", "_ids", "_issuer", "_verifier")
+    __slots__ = (
+        "_anchor",
+        "_break",
+        "_count",
+        "_head",
+        "_ids",
+        "_issuer",
+        "_superseded",
+        "_verifier",
+    )
 
     def __init__(
         self,
@@ -294,6 +304,8 @@ class LogVerifier:
         self._break: ChainBreak | None = None
         # record id -> (recovery, trigger): for duplicate ids and supersedes.
         self._ids: dict[str, tuple[str, str]] = {}
+        # superseded record id -> the record that superseded it: no forks.
+        self._superseded: dict[str, str] = {}
 
     @property
     def first_break(self) -> ChainBreak | None:
@@ -364,11 +376,21 @@ class LogVerifier:
                 return BreakKind.BAD_SUPERSEDES, f"no earlier record {record.supersedes!r}", rid
             if earlier is not None and earlier != (record.recovery, record.trigger):
                 return BreakKind.BAD_SUPERSEDES, "supersedes a record of another recovery", rid
+            later = self._superseded.get(record.supersedes)
+            if later is not None:
+                # Two records replacing one would leave two authoritative ones.
+                return (
+                    BreakKind.BAD_SUPERSEDES,
+                    f"{record.supersedes!r} was already superseded by {later!r}",
+                    rid,
+                )
         if record.result is RecordResult.COMPLETED and any(
             m.effective_outcome not in _COMPLETE for m in record.members
         ):
             return BreakKind.INCONSISTENT, "completed, but an outcome is not a success", rid
         self._ids[rid] = (record.recovery, record.trigger)
+        if record.supersedes is not None:
+            self._superseded[record.supersedes] = rid
         self._head = ChainHead(next_seq=seq + 1, prev=payload_digest(payload))
         self._count += 1
         return None
