@@ -350,12 +350,12 @@ def test_million_chain() -> None:
 
 def test_bench_runs_at_a_tiny_size() -> None:
     # Keeps bench/scope.py working (it cross-checks networkx and ours); no timing
-    # is asserted.
+    # is asserted. 3,000 executions (about 8,800 edges) take the whole-array path.
     root = Path(__file__).resolve().parent.parent
     done = subprocess.run(
         [
             *(sys.executable, str(root / "bench" / "scope.py")),
-            *("--sizes", "300,600", "--chain", "500", "--min-time", "0"),
+            *("--sizes", "300,3000", "--chain", "500", "--min-time", "0"),
         ],
         capture_output=True,
         text=True,
@@ -363,7 +363,7 @@ def test_bench_runs_at_a_tiny_size() -> None:
         timeout=300,
     )
     summary = json.loads(done.stdout.strip().splitlines()[-1])
-    assert summary["sizes"] == [300, 600]
+    assert summary["sizes"] == [300, 3000]
     for key in ("ours_s", "networkx_s", "per_edge_ns", "ours_peak_mb", "networkx_peak_mb"):
         assert len(summary[key]) == 2
     assert summary["ratio_at_max"] > 0
